@@ -1,0 +1,64 @@
+//! `fleetgate`: the command line of Fleetgate.
+//!
+//! In: a subcommand and its arguments. Out: reports on stdout/stderr and an exit status (0 success,
+//! 1 the package or release has a problem, 2 usage or IO problems; `simulate` adds 3 for inconclusive).
+//! Each subcommand lives in `cmd/`; this file only parses arguments and dispatches.
+
+mod cmd;
+mod diag;
+mod error;
+mod package;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+const ABOUT: &str = "Safe over-the-air releases to device fleets";
+
+const LONG_ABOUT: &str = "\
+Fleetgate checks, compiles, tests and simulates the policies that decide whether an over-the-air \
+release may reach a device fleet: safety rails (may this device update now?), health rules (which \
+plane rolls back when an updated device is unhealthy?), dependencies between the firmware, model and \
+config planes, and promotion gates between rollout rings.
+
+A policy package is a directory of `.policy` files (see docs/language.md).
+
+Start with:
+  fleetgate check policies/edge-ai      type-check a package and report its cost bounds
+  fleetgate test policies/edge-ai       run the package's own tests on every engine
+  fleetgate fmt policies/edge-ai        rewrite the files in the canonical layout";
+
+#[derive(Parser)]
+#[command(name = "fleetgate", version, about = ABOUT, long_about = LONG_ABOUT, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(cmd::check::Args),
+    Fmt(cmd::fmt::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Fmt(args) => cmd::fmt::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let handler = diag::handler(diag::colour(), 100);
+            let mut out = String::new();
+            if handler.render_report(&mut out, &e).is_err() {
+                out = format!("error: {}\n", e.message);
+            }
+            eprint!("{out}");
+            ExitCode::from(e.status)
+        }
+    }
+}
