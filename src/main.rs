@@ -13,7 +13,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::CliError;
 
 const ABOUT: &str = "Safe over-the-air releases to device fleets";
 
@@ -41,6 +40,8 @@ struct Cli {
 enum Command {
     Check(cmd::check::Args),
     Fmt(cmd::fmt::Args),
+    Build(cmd::build::Args),
+    Test(cmd::test::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
+        Command::Build(args) => cmd::build::run(args),
+        Command::Test(args) => cmd::test::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,1 +1,19 @@
-//! placeholder
+//! The Fleetgate compiler: typed package -> IR -> verified bytecode artifact, and everything that
+//! reasons about a compiled package: the reference evaluator (the oracle), the engines that run
+//! package tests, static analyses, dependency planning, review and diff.
+//!
+//! In: a `fleetgate_lang::typed::Package` (this crate does no IO). Out: `Compiled` (artifact bytes,
+//! verified `Policy`, sidecar), decisions, reports. See ARCHITECTURE.md for how the pieces fit.
+
+pub mod compile;
+pub mod diagnostics;
+pub mod emit;
+pub mod engine;
+pub mod ir;
+pub mod layout;
+pub mod reference;
+pub mod semantics;
+pub mod sidecar;
+pub mod testing;
+
+pub use compile::{Compiled, compile};

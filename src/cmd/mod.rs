@@ -1,4 +1,14 @@
 //! One module per subcommand; each has `Args` (clap) and `run(args) -> Result<ExitCode, CliError>`.
 
+pub mod build;
 pub mod check;
+pub mod common;
 pub mod fmt;
+pub mod test;
+
+use fleetgate_compiler::engine::Engines;
+
+/// Every engine for a compiled package (native code where this build and machine have it).
+pub fn engines(ready: &common::Ready) -> Engines<'_> {
+    Engines::new(&ready.package, &ready.compiled)
+}

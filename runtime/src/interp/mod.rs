@@ -1,0 +1,571 @@
+//! The bytecode interpreter: in go a verified [`Policy`], a function and a [`Record`]; out come the
+//! conditions of the function's clauses in a [`ClauseBits`].
+//!
+//! It runs the ops the verifier decoded (never bytes), on a fixed-size operand stack and locals array
+//! on the Rust stack: no heap allocation, no panic, and at most as many steps as the function has
+//! instructions (jumps only go forward). Checks the verifier already proved are still made, because
+//! safe Rust indexes with bounds checks anyway; they return [`EvalError::Corrupt`] instead of
+//! panicking.
+
+use crate::artifact::{MAX_LOCALS, MAX_STACK};
+use crate::op::Op;
+use crate::verify::{FnId, Policy};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::Range;
+
+#[cfg(test)]
+mod tests;
+
+/// Index of a clause in the artifact's clause table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClauseId(pub u16);
+
+impl ClauseId {
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A record: one `u64` per slot, and a missing mask (bit `i % 64` of word `i / 64` set when slot `i`
+/// is missing) of exactly `slots.len().div_ceil(64)` words.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    pub slots: &'a [u64],
+    pub missing: &'a [u64],
+}
+
+/// The condition of one clause after evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cond {
+    False,
+    True,
+    Error,
+}
+
+/// Conditions of every clause of a policy: two bits per clause (true, erroneous; never both).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClauseBits {
+    truth: Vec<u64>,
+    error: Vec<u64>,
+    len: usize,
+}
+
+impl ClauseBits {
+    /// All `n_clauses` clauses false.
+    pub fn new(n_clauses: usize) -> ClauseBits {
+        let words = n_clauses.div_ceil(64);
+        ClauseBits {
+            truth: vec![0; words],
+            error: vec![0; words],
+            len: n_clauses,
+        }
+    }
+
+    /// Sized for `policy`'s clause table.
+    pub fn for_policy(policy: &Policy) -> ClauseBits {
+        ClauseBits::new(policy.n_clauses())
+    }
+
+    /// Number of clauses covered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True and not erroneous. A clause past the end is not true.
+    pub fn is_true(&self, c: ClauseId) -> bool {
+        bit(&self.truth, c.index())
+    }
+
+    /// Erroneous. A clause past the end is not erroneous (see [`ClauseBits::cond`]).
+    pub fn is_error(&self, c: ClauseId) -> bool {
+        bit(&self.error, c.index())
+    }
+
+    /// The condition of `c`, `None` past the end (callers treat that as an error: fail safe).
+    pub fn cond(&self, c: ClauseId) -> Option<Cond> {
+        if c.index() >= self.len {
+            None
+        } else if self.is_error(c) {
+            Some(Cond::Error)
+        } else if self.is_true(c) {
+            Some(Cond::True)
+        } else {
+            Some(Cond::False)
+        }
+    }
+
+    /// Records `c`'s condition (what `Emit` does; also for other evaluators that share the decision
+    /// code). Ignored past the end.
+    pub fn set(&mut self, c: ClauseId, cond: Cond) {
+        let i = c.index();
+        if i >= self.len {
+            return;
+        }
+        let (w, m) = (i / 64, 1u64 << (i % 64));
+        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
+            *t = (*t & !m) | if cond == Cond::True { m } else { 0 };
+            *e = (*e & !m) | if cond == Cond::Error { m } else { 0 };
+        }
+    }
+
+    /// Makes the clauses `range` false (clipped to the clauses covered).
+    pub fn clear_range(&mut self, range: Range<usize>) {
+        let end = range.end.min(self.len);
+        let mut i = range.start;
+        while i < end {
+            let w = i / 64;
+            let lo = i % 64;
+            let hi = (end - w * 64).min(64);
+            let mask = if hi - lo == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << (hi - lo)) - 1) << lo
+            };
+            if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
+                *t &= !mask;
+                *e &= !mask;
+            }
+            i = w * 64 + hi;
+        }
+    }
+
+    /// Makes every clause false.
+    pub fn clear(&mut self) {
+        self.truth.fill(0);
+        self.error.fill(0);
+    }
+
+    /// True clauses in `range`, in order.
+    pub fn true_in(&self, range: Range<usize>) -> BitIter<'_> {
+        BitIter::new(&self.truth, range.start, range.end.min(self.len))
+    }
+
+    /// Erroneous clauses in `range`, in order.
+    pub fn error_in(&self, range: Range<usize>) -> BitIter<'_> {
+        BitIter::new(&self.error, range.start, range.end.min(self.len))
+    }
+
+    /// Every true clause, in order.
+    pub fn iter_true(&self) -> BitIter<'_> {
+        self.true_in(0..self.len)
+    }
+
+    /// Every erroneous clause, in order.
+    pub fn iter_error(&self) -> BitIter<'_> {
+        self.error_in(0..self.len)
+    }
+}
+
+fn bit(words: &[u64], i: usize) -> bool {
+    words.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 != 0)
+}
+
+/// Iterator over set bits of a bit vector within a range, as clause ids.
+#[derive(Clone, Debug)]
+pub struct BitIter<'a> {
+    words: &'a [u64],
+    next: usize,
+    end: usize,
+}
+
+impl<'a> BitIter<'a> {
+    fn new(words: &'a [u64], start: usize, end: usize) -> BitIter<'a> {
+        BitIter {
+            words,
+            next: start,
+            end,
+        }
+    }
+}
+
+impl Iterator for BitIter<'_> {
+    type Item = ClauseId;
+    fn next(&mut self) -> Option<ClauseId> {
+        while self.next < self.end {
+            let w = self.next / 64;
+            let word = self.words.get(w).copied().unwrap_or(0) >> (self.next % 64);
+            if word == 0 {
+                self.next = (w + 1) * 64;
+                continue;
+            }
+            let i = self.next + word.trailing_zeros() as usize;
+            if i >= self.end {
+                break;
+            }
+            self.next = i + 1;
+            return u16::try_from(i).ok().map(ClauseId);
+        }
+        self.next = self.end;
+        None
+    }
+}
+
+/// Why a function could not be run on a record. Evaluation errors inside the code are values
+/// (erroneous clauses), never this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalError {
+    NoFunction {
+        function: u8,
+    },
+    RecordLength {
+        expected: usize,
+        found: usize,
+    },
+    MissingLength {
+        expected: usize,
+        found: usize,
+    },
+    /// The missing mask marks a slot that may not be missing (or a bit past the last slot).
+    MissingRequired {
+        slot: usize,
+    },
+    ClauseBitsLength {
+        expected: usize,
+        found: usize,
+    },
+    /// The code broke an invariant the verifier proved: unreachable for a `Policy` from `verify`.
+    Corrupt {
+        instruction: usize,
+    },
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            EvalError::NoFunction { function } => {
+                write!(f, "the policy has no function {function}")
+            }
+            EvalError::RecordLength { expected, found } => {
+                write!(f, "record has {found} slots, the function reads {expected}")
+            }
+            EvalError::MissingLength { expected, found } => {
+                write!(f, "missing mask has {found} words, expected {expected}")
+            }
+            EvalError::MissingRequired { slot } => {
+                write!(
+                    f,
+                    "missing mask marks slot {slot}, which may not be missing"
+                )
+            }
+            EvalError::ClauseBitsLength { expected, found } => {
+                write!(
+                    f,
+                    "clause bits cover {found} clauses, the policy has {expected}"
+                )
+            }
+            EvalError::Corrupt { instruction } => {
+                write!(
+                    f,
+                    "instruction {instruction} breaks an invariant the verifier proved"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EvalError {}
+
+const SIGN: u64 = 1 << 63;
+
+/// Runs function `f` of `policy` on `record`, writing the conditions of the function's clauses into
+/// `out` (its other clauses are left as they are). Record, missing mask and `out` are checked once
+/// against the policy; after that nothing can fail for a verified policy.
+pub fn run(
+    policy: &Policy,
+    f: FnId,
+    record: &Record,
+    out: &mut ClauseBits,
+) -> Result<(), EvalError> {
+    let (Some(def), Some(code), Some(layout)) =
+        (policy.function_def(f), policy.code(f), policy.layout(f))
+    else {
+        return Err(EvalError::NoFunction { function: f.0 });
+    };
+    let expected = policy.record_len(layout);
+    if record.slots.len() != expected {
+        return Err(EvalError::RecordLength {
+            expected,
+            found: record.slots.len(),
+        });
+    }
+    let required = policy.required_mask(layout);
+    if record.missing.len() != required.len() {
+        return Err(EvalError::MissingLength {
+            expected: required.len(),
+            found: record.missing.len(),
+        });
+    }
+    for (w, (&missing, &req)) in record.missing.iter().zip(required).enumerate() {
+        let bad = missing & req;
+        if bad != 0 {
+            return Err(EvalError::MissingRequired {
+                slot: w * 64 + bad.trailing_zeros() as usize,
+            });
+        }
+    }
+    if out.len() != policy.n_clauses() {
+        return Err(EvalError::ClauseBitsLength {
+            expected: policy.n_clauses(),
+            found: out.len(),
+        });
+    }
+    out.clear_range(def.clause_range());
+    let consts = &policy.artifact().consts;
+    if usize::from(def.max_stack) <= SMALL && usize::from(def.n_locals) <= SMALL {
+        exec::<SMALL, SMALL>(code, consts, record, out)
+    } else {
+        exec::<MAX_STACK, MAX_LOCALS>(code, consts, record, out)
+    }
+}
+
+const _: () = assert!(MAX_STACK.is_power_of_two() && MAX_LOCALS <= 64);
+
+/// Stack and locals of a small function fit these; such functions run with smaller arrays, because
+/// zeroing the full-size ones costs more than running a typical rail set.
+const SMALL: usize = 16;
+
+/// `v` for a good entry, `0` for an erroneous one (the invariant of every stack entry).
+#[inline(always)]
+fn val(v: u64, e: bool) -> u64 {
+    v & u64::from(e).wrapping_sub(1)
+}
+
+/// A float result, or `None` (an error) when it is not finite.
+#[inline(always)]
+fn finite(v: f64) -> Option<u64> {
+    v.is_finite().then(|| v.to_bits())
+}
+
+fn set_of(consts: &[u64], k: u16, n: u16) -> Option<&[u64]> {
+    let start = usize::from(k);
+    consts.get(start..start + usize::from(n))
+}
+
+/// The dispatch loop over pre-decoded ops, with a stack of `S` entries (a power of two, at least the
+/// function's `max_stack`) and `L` locals (at least its `n_locals`). Terminates: `pc` only grows.
+///
+/// The top of the stack lives in two locals (`tv`, `te`); `vals`/`errs` hold the entries below it,
+/// `sp` counting them (it wraps below zero only while the stack is empty, when the top is dead).
+/// Stack slots are indexed modulo `S`: the verifier bounds the depth, so the index never wraps for
+/// verified code, and the mask lets the compiler drop bounds checks without `unsafe`.
+#[inline(never)]
+fn exec<const S: usize, const L: usize>(
+    code: &[Op],
+    consts: &[u64],
+    record: &Record,
+    out: &mut ClauseBits,
+) -> Result<(), EvalError> {
+    let stack_mask = S - 1;
+    let slots = record.slots;
+    let missing = record.missing;
+    let mut vals = [0u64; S];
+    let mut errs = 0u64;
+    let mut sp = usize::MAX;
+    let (mut tv, mut te) = (0u64, false);
+    let mut locals = [0u64; L];
+    let mut lerrs = 0u64;
+    let mut pc = 0usize;
+
+    // Pushes a new top, spilling the old one below.
+    macro_rules! push {
+        ($v:expr, $e:expr) => {{
+            let (v, e): (u64, bool) = ($v, $e);
+            sp = sp.wrapping_add(1);
+            let i = sp & stack_mask;
+            if let Some(slot) = vals.get_mut(i) {
+                *slot = tv;
+            }
+            errs = (errs & !(1u64 << i)) | (u64::from(te) << i);
+            tv = val(v, e);
+            te = e;
+        }};
+    }
+    // Removes and returns the entry below the top.
+    macro_rules! pop_below {
+        () => {{
+            let i = sp & stack_mask;
+            sp = sp.wrapping_sub(1);
+            (vals.get(i).copied().unwrap_or(0), errs >> i & 1 != 0)
+        }};
+    }
+    macro_rules! set_top {
+        ($v:expr, $e:expr) => {{
+            let (v, e): (u64, bool) = ($v, $e);
+            tv = val(v, e);
+            te = e;
+        }};
+    }
+    // `a op b` with `b` the top: `$body` gives `Option<u64>`, `None` being an error.
+    macro_rules! binary {
+        (|$a:ident, $b:ident| $body:expr) => {{
+            let (a, ea) = pop_below!();
+            let r: Option<u64> = {
+                let ($a, $b) = (a, tv);
+                $body
+            };
+            set_top!(r.unwrap_or(0), ea | te | r.is_none());
+        }};
+    }
+    // A comparison: `$body` gives `bool`; erroneous only through an operand.
+    macro_rules! compare {
+        (|$a:ident, $b:ident| $body:expr) => {{
+            let (a, ea) = pop_below!();
+            let r: bool = {
+                let ($a, $b) = (a, tv);
+                $body
+            };
+            set_top!(u64::from(r), ea | te);
+        }};
+    }
+    macro_rules! unary {
+        (|$a:ident| $body:expr) => {{
+            let r: Option<u64> = {
+                let $a = tv;
+                $body
+            };
+            set_top!(r.unwrap_or(0), te | r.is_none());
+        }};
+    }
+    // Pops `x lo hi` (hi is the top) and pushes `lo <= x && x <= hi` under `$le`.
+    macro_rules! between {
+        (|$a:ident, $b:ident| $le:expr) => {{
+            let hi = tv;
+            let (lo, el) = pop_below!();
+            let (x, ex) = pop_below!();
+            let le = |$a: u64, $b: u64| -> bool { $le };
+            set_top!(u64::from(le(lo, x) && le(x, hi)), te | el | ex);
+        }};
+    }
+    let fl = f64::from_bits;
+    let int = |v: u64| v as i64;
+    let is_missing = |s: u16| {
+        let s = usize::from(s);
+        missing.get(s / 64).is_some_and(|w| w >> (s % 64) & 1 != 0)
+    };
+
+    while let Some(&op) = code.get(pc) {
+        let corrupt = EvalError::Corrupt { instruction: pc };
+        pc += 1;
+        match op {
+            Op::Const(k) => push!(*consts.get(usize::from(k)).ok_or(corrupt)?, false),
+            Op::Load(s) => push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false),
+            Op::LoadOr(s, skip) => {
+                if !is_missing(s) {
+                    push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false);
+                    pc += usize::from(skip);
+                }
+            }
+            Op::Known(s) => push!(u64::from(!is_missing(s)), false),
+            Op::Dup => push!(tv, te),
+            Op::Pop => (tv, te) = pop_below!(),
+            Op::LocalSet(l) | Op::LocalTee(l) => {
+                *locals.get_mut(usize::from(l)).ok_or(corrupt)? = tv;
+                // `l < MAX_LOCALS <= 64` once the store above succeeded.
+                lerrs = (lerrs & !(1u64 << l)) | (u64::from(te) << l);
+                if matches!(op, Op::LocalSet(_)) {
+                    (tv, te) = pop_below!();
+                }
+            }
+            Op::LocalGet(l) => {
+                let v = *locals.get(usize::from(l)).ok_or(corrupt)?;
+                push!(v, lerrs >> (l % 64) & 1 != 0);
+            }
+            Op::I2F => unary!(|a| Some((int(a) as f64).to_bits())),
+
+            Op::AddI => binary!(|a, b| int(a).checked_add(int(b)).map(|v| v as u64)),
+            Op::SubI => binary!(|a, b| int(a).checked_sub(int(b)).map(|v| v as u64)),
+            Op::MulI => binary!(|a, b| int(a).checked_mul(int(b)).map(|v| v as u64)),
+            // `checked_div` is `None` for a zero divisor and for `i64::MIN / -1`.
+            Op::DivI => binary!(|a, b| int(a).checked_div(int(b)).map(|v| v as u64)),
+            Op::NegI => unary!(|a| int(a).checked_neg().map(|v| v as u64)),
+            Op::AbsI => unary!(|a| int(a).checked_abs().map(|v| v as u64)),
+            Op::MinI => binary!(|a, b| Some(if int(a) <= int(b) { a } else { b })),
+            Op::MaxI => binary!(|a, b| Some(if int(a) >= int(b) { a } else { b })),
+            Op::AddF => binary!(|a, b| finite(fl(a) + fl(b))),
+            Op::SubF => binary!(|a, b| finite(fl(a) - fl(b))),
+            Op::MulF => binary!(|a, b| finite(fl(a) * fl(b))),
+            Op::DivF => binary!(|a, b| finite(fl(a) / fl(b))),
+            Op::NegF => unary!(|a| Some(a ^ SIGN)),
+            Op::AbsF => unary!(|a| Some(a & !SIGN)),
+            Op::MinF => binary!(|a, b| Some(if fl(a) <= fl(b) { a } else { b })),
+            Op::MaxF => binary!(|a, b| Some(if fl(a) >= fl(b) { a } else { b })),
+
+            Op::Eq => compare!(|a, b| a == b),
+            Op::Ne => compare!(|a, b| a != b),
+            Op::EqF => compare!(|a, b| fl(a) == fl(b)),
+            Op::NeF => compare!(|a, b| fl(a) != fl(b)),
+            Op::LtI => compare!(|a, b| int(a) < int(b)),
+            Op::LeI => compare!(|a, b| int(a) <= int(b)),
+            Op::GtI => compare!(|a, b| int(a) > int(b)),
+            Op::GeI => compare!(|a, b| int(a) >= int(b)),
+            Op::LtU => compare!(|a, b| a < b),
+            Op::LeU => compare!(|a, b| a <= b),
+            Op::GtU => compare!(|a, b| a > b),
+            Op::GeU => compare!(|a, b| a >= b),
+            Op::LtF => compare!(|a, b| fl(a) < fl(b)),
+            Op::LeF => compare!(|a, b| fl(a) <= fl(b)),
+            Op::GtF => compare!(|a, b| fl(a) > fl(b)),
+            Op::GeF => compare!(|a, b| fl(a) >= fl(b)),
+            Op::BetweenI => between!(|a, b| int(a) <= int(b)),
+            Op::BetweenU => between!(|a, b| a <= b),
+            Op::BetweenF => between!(|a, b| fl(a) <= fl(b)),
+            Op::InSetI(k, n) => {
+                let set = set_of(consts, k, n).ok_or(corrupt)?;
+                set_top!(u64::from(set.contains(&tv)), te);
+            }
+            Op::InSetF(k, n) => {
+                let set = set_of(consts, k, n).ok_or(corrupt)?;
+                let x = fl(tv);
+                set_top!(u64::from(set.iter().any(|&c| fl(c) == x)), te);
+            }
+
+            Op::Not => set_top!(u64::from(tv == 0), te),
+            Op::And => {
+                let (a, ea) = pop_below!();
+                // Kleene: a definite false wins over an error.
+                let definitely_false = (!ea && a == 0) || (!te && tv == 0);
+                set_top!(u64::from(!definitely_false), !definitely_false && (ea || te));
+            }
+            Op::Or => {
+                let (a, ea) = pop_below!();
+                // Kleene: a definite true wins over an error.
+                let definitely_true = (!ea && a != 0) || (!te && tv != 0);
+                set_top!(u64::from(definitely_true), !definitely_true && (ea || te));
+            }
+
+            Op::JumpIfFalse(skip) => {
+                if !te && tv == 0 {
+                    pc += usize::from(skip);
+                }
+            }
+            Op::JumpIfTrue(skip) => {
+                if !te && tv != 0 {
+                    pc += usize::from(skip);
+                    // Leave exactly what `Or` would push, so a short circuit is unobservable even
+                    // when the tested value is a record bool other than 1.
+                    tv = 1;
+                }
+            }
+
+            Op::Emit(c) => {
+                let cond = if te {
+                    Cond::Error
+                } else if tv != 0 {
+                    Cond::True
+                } else {
+                    Cond::False
+                };
+                out.set(ClauseId(c), cond);
+                (tv, te) = pop_below!();
+            }
+        }
+    }
+    Ok(())
+}
