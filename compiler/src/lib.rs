@@ -12,6 +12,7 @@ pub mod engine;
 pub mod ir;
 pub mod layout;
 pub mod reference;
+pub mod sample;
 pub mod semantics;
 pub mod sidecar;
 pub mod testing;
