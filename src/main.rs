@@ -42,6 +42,7 @@ enum Command {
     Fmt(cmd::fmt::Args),
     Build(cmd::build::Args),
     Test(cmd::test::Args),
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Build(args) => cmd::build::run(args),
         Command::Test(args) => cmd::test::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     };
     match result {
         Ok(code) => code,

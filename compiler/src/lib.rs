@@ -5,12 +5,14 @@
 //! In: a `fleetgate_lang::typed::Package` (this crate does no IO). Out: `Compiled` (artifact bytes,
 //! verified `Policy`, sidecar), decisions, reports. See ARCHITECTURE.md for how the pieces fit.
 
+pub mod analysis;
 pub mod compile;
 pub mod diagnostics;
 pub mod emit;
 pub mod engine;
 pub mod ir;
 pub mod layout;
+pub mod records;
 pub mod reference;
 pub mod sample;
 pub mod semantics;

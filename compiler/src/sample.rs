@@ -145,7 +145,7 @@ impl Sampler {
 
     /// One random gate record (ring and rollout counts with their derived fields).
     pub fn gate(&self, rng: &mut Rng) -> [u64; GATE_SLOTS] {
-        let mut counts = |rng: &mut Rng| {
+        let counts = |rng: &mut Rng| {
             // Huge counts make gate arithmetic overflow now and then.
             let scale = [0u64, 1, 10, 100, 1000, 100_000, 1 << 62][rng.below(7) as usize];
             let mut c = RingCounts::default();

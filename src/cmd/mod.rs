@@ -3,6 +3,7 @@
 pub mod build;
 pub mod check;
 pub mod common;
+pub mod eval;
 pub mod fmt;
 pub mod test;
 
