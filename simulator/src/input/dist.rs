@@ -1,0 +1,388 @@
+//! Distributions of field values, as a fleet model writes them, and how they are sampled.
+//!
+//! In: one TOML value and the type of the field it describes. Out: a `FieldDist` that samples slot bits
+//! (or a missing value) from a random stream, or an `InputError`. Forms:
+//! - a constant: `"esp32c3"`, `"v1.3.0"`, `"15m"`, `"80%"`, `42`, `0.8`, `true`;
+//! - one distribution from `rand_distr`: `{ normal = [mean, sd] }`, `{ lognormal = [mu, sigma] }`,
+//!   `{ beta = [a, b] }`, `{ gamma = [shape, scale] }`, `{ exponential = rate }`, `{ poisson = mean }`,
+//!   `{ uniform = [low, high] }`, `{ bernoulli = p }` (bool fields);
+//! - a weighted choice: `{ eu_west = 0.3, us_east = 0.7 }` (keys are variants, versions, `true`/`false`
+//!   or numbers; weights need not sum to 1);
+//! - modifiers in the same table: `min`, `max` (clamp), `missing` (probability that an optional field is
+//!   missing), `dynamic = true` (redrawn at every evaluation instead of once per device), and `value`
+//!   for a constant with modifiers.
+//!
+//! Integers and durations round continuous samples to the nearest whole number; percentages clamp to
+//! [0, 1].
+
+use std::ops::Range;
+
+use rand::{Rng, RngExt};
+use rand_distr::{Bernoulli, Beta, Distribution, Exp, Gamma, LogNormal, Normal, Poisson, Uniform};
+use toml::Spanned;
+
+use super::{FileKind, InputError, parse_duration, parse_version};
+use crate::schema::FieldType;
+
+/// A sampler for one value.
+#[derive(Clone, Debug)]
+pub enum Dist {
+    Const(u64),
+    Normal(Normal<f64>),
+    LogNormal(LogNormal<f64>),
+    Beta(Beta<f64>),
+    Gamma(Gamma<f64>),
+    Exp(Exp<f64>),
+    Poisson(Poisson<f64>),
+    Uniform(Uniform<f64>),
+    Bernoulli(Bernoulli),
+    /// Values (slot bits) and their cumulative weights, the last being the total.
+    Choice(Vec<u64>, Vec<f64>),
+}
+
+/// How a sampled number becomes slot bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encode {
+    Int,
+    Float,
+    Percent,
+    /// Slot bits drawn directly (constants, choices, booleans).
+    Bits,
+}
+
+#[derive(Clone, Debug)]
+pub struct FieldDist {
+    pub dist: Dist,
+    pub encode: Encode,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Probability that the value is missing.
+    pub missing: f64,
+    /// Redrawn at every evaluation.
+    pub dynamic: bool,
+}
+
+impl FieldDist {
+    pub fn constant(bits: u64) -> FieldDist {
+        FieldDist { dist: Dist::Const(bits), encode: Encode::Bits, min: None, max: None, missing: 0.0, dynamic: false }
+    }
+
+    /// A number drawn from the distribution (before encoding), for numeric distributions.
+    pub fn sample_f64(&self, rng: &mut impl Rng) -> f64 {
+        let x = match &self.dist {
+            Dist::Const(bits) => return f64::from_bits(*bits),
+            Dist::Normal(d) => d.sample(rng),
+            Dist::LogNormal(d) => d.sample(rng),
+            Dist::Beta(d) => d.sample(rng),
+            Dist::Gamma(d) => d.sample(rng),
+            Dist::Exp(d) => d.sample(rng),
+            Dist::Poisson(d) => d.sample(rng),
+            Dist::Uniform(d) => d.sample(rng),
+            Dist::Bernoulli(d) => f64::from(u8::from(d.sample(rng))),
+            Dist::Choice(values, cumulative) => {
+                let bits = choose(values, cumulative, rng);
+                return match self.encode {
+                    Encode::Int => bits as i64 as f64,
+                    _ => f64::from_bits(bits),
+                };
+            }
+        };
+        let x = self.min.map_or(x, |m| x.max(m));
+        self.max.map_or(x, |m| x.min(m))
+    }
+
+    /// One value as slot bits, or `None` when it comes out missing.
+    pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
+        if self.missing > 0.0 && rng.random::<f64>() < self.missing {
+            return None;
+        }
+        Some(match (&self.dist, self.encode) {
+            (Dist::Const(bits), _) => *bits,
+            (Dist::Choice(values, cumulative), _) => choose(values, cumulative, rng),
+            (Dist::Bernoulli(d), _) => u64::from(d.sample(rng)),
+            (_, Encode::Int) => {
+                let x = self.sample_f64(rng).round();
+                // `as` saturates: huge samples clamp to the i64 range, NaN becomes 0.
+                (x as i64) as u64
+            }
+            (_, Encode::Percent) => self.sample_f64(rng).clamp(0.0, 1.0).to_bits(),
+            (_, Encode::Float | Encode::Bits) => self.sample_f64(rng).to_bits(),
+        })
+    }
+}
+
+fn choose(values: &[u64], cumulative: &[f64], rng: &mut impl Rng) -> u64 {
+    let total = cumulative.last().copied().unwrap_or(0.0);
+    let x = rng.random::<f64>() * total;
+    let i = cumulative.partition_point(|&c| c <= x).min(values.len().saturating_sub(1));
+    values.get(i).copied().unwrap_or(0)
+}
+
+const DIST_KEYS: &[&str] = &["normal", "lognormal", "beta", "gamma", "exponential", "poisson", "uniform", "bernoulli", "value"];
+const MODIFIERS: &[&str] = &["min", "max", "missing", "dynamic"];
+
+/// Parses a field's distribution. `field` names it in messages; `optional` says whether `missing` may
+/// be given.
+pub struct Parser {
+    pub file: FileKind,
+}
+
+fn number(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn pair(v: &toml::Value) -> Option<(f64, f64)> {
+    let a = v.as_array()?;
+    match a.as_slice() {
+        [x, y] => Some((number(x)?, number(y)?)),
+        _ => None,
+    }
+}
+
+impl Parser {
+    fn err(&self, span: &Range<usize>, message: impl Into<String>) -> InputError {
+        InputError::new(self.file, span.clone(), "fleetgate::sim::invalid_distribution", message)
+    }
+
+    /// A constant of the field's type from a TOML scalar (or a choice key).
+    pub fn constant(&self, field: &str, ty: &FieldType, v: &toml::Value, span: &Range<usize>) -> Result<u64, InputError> {
+        let bad = |what: &str| {
+            self.err(span, format!("`{field}` is `{}`, so its value must be {what}", ty.name()))
+        };
+        match ty {
+            FieldType::Bool => match v {
+                toml::Value::Boolean(b) => Ok(u64::from(*b)),
+                toml::Value::String(s) if s == "true" || s == "false" => Ok(u64::from(s == "true")),
+                _ => Err(bad("`true` or `false`")),
+            },
+            FieldType::Int => match v {
+                toml::Value::Integer(i) => Ok(*i as u64),
+                toml::Value::String(s) => s.replace('_', "").parse::<i64>().map(|i| i as u64).map_err(|_| bad("an integer")),
+                _ => Err(bad("an integer")),
+            },
+            FieldType::Float => match v {
+                toml::Value::String(s) => s.parse::<f64>().map(f64::to_bits).map_err(|_| bad("a number")),
+                _ => number(v).map(f64::to_bits).ok_or_else(|| bad("a number")),
+            },
+            FieldType::Percent => {
+                let x = match v {
+                    toml::Value::String(s) if s.ends_with('%') => s.trim_end_matches('%').parse::<f64>().ok().map(|x| x / 100.0),
+                    toml::Value::String(s) => s.parse::<f64>().ok(),
+                    _ => number(v),
+                };
+                match x {
+                    Some(x) if (0.0..=1.0).contains(&x) => Ok(x.to_bits()),
+                    Some(_) => Err(bad("between 0 and 1 (or 0% and 100%)")),
+                    None => Err(bad("a fraction like 0.8 or a percentage like \"80%\"")),
+                }
+            }
+            FieldType::Duration => match v {
+                toml::Value::Integer(i) => Ok(*i as u64),
+                toml::Value::String(s) => parse_duration(s).map(|x| x as u64).ok_or_else(|| bad("a duration like \"15m\" or whole seconds")),
+                _ => Err(bad("a duration like \"15m\" or whole seconds")),
+            },
+            FieldType::Version => match v {
+                toml::Value::String(s) => parse_version(s).ok_or_else(|| bad("a version like \"v1.4.0\" (components up to 65535)")),
+                _ => Err(bad("a version like \"v1.4.0\"")),
+            },
+            FieldType::Enum(name, variants) => match v {
+                toml::Value::String(s) => match variants.iter().position(|x| x == s) {
+                    Some(i) => Ok(i as u64),
+                    None => {
+                        let mut e = self.err(span, format!("`{s}` is not a `{name}`"));
+                        e.help = Some(match super::suggest(s, variants.iter().map(String::as_str)) {
+                            Some(sug) => format!("did you mean `{sug}`?"),
+                            None => format!("`{name}` has {}", variants.join(", ")),
+                        });
+                        Err(e)
+                    }
+                },
+                _ => Err(bad(&format!("a `{name}` variant as a string"))),
+            },
+        }
+    }
+
+    /// A distribution for a field of type `ty`.
+    pub fn field(&self, field: &str, ty: &FieldType, optional: bool, spec: &Spanned<toml::Value>) -> Result<FieldDist, InputError> {
+        let span = spec.span();
+        let encode = match ty {
+            FieldType::Int | FieldType::Duration => Encode::Int,
+            FieldType::Float => Encode::Float,
+            FieldType::Percent => Encode::Percent,
+            _ => Encode::Bits,
+        };
+        let table = match spec.get_ref() {
+            toml::Value::Table(t) => t,
+            scalar => {
+                let bits = self.constant(field, ty, scalar, &span)?;
+                return Ok(FieldDist::constant(bits));
+            }
+        };
+        let mut out = FieldDist { dist: Dist::Const(0), encode, min: None, max: None, missing: 0.0, dynamic: false };
+        let mut dist: Option<Dist> = None;
+        let mut choices: Vec<(u64, f64)> = Vec::new();
+        for (key, v) in table {
+            match key.as_str() {
+                "min" | "max" => {
+                    let Some(x) = number(v) else { return Err(self.err(&span, format!("`{key}` must be a number"))) };
+                    if !ty.is_numeric() {
+                        return Err(self.err(&span, format!("`{key}` applies to numeric fields, and `{field}` is `{}`", ty.name())));
+                    }
+                    if key == "min" { out.min = Some(x) } else { out.max = Some(x) }
+                }
+                "missing" => {
+                    let p = number(v).filter(|p| (0.0..=1.0).contains(p));
+                    let Some(p) = p else { return Err(self.err(&span, "`missing` is a probability between 0 and 1")) };
+                    if !optional && p > 0.0 {
+                        return Err(self.err(&span, format!("`{field}` is not optional in the schema, so it cannot be missing"))
+                            .help(format!("declare it `{field}: {}?` in the package, or drop `missing`", ty.name())));
+                    }
+                    out.missing = p;
+                }
+                "dynamic" => {
+                    out.dynamic = v.as_bool().ok_or_else(|| self.err(&span, "`dynamic` is `true` or `false`"))?;
+                }
+                k if DIST_KEYS.contains(&k) => {
+                    if dist.is_some() {
+                        return Err(self.err(&span, "give one distribution per field").help("remove all but one of the distribution keys"));
+                    }
+                    dist = Some(self.distribution(field, ty, k, v, &span)?);
+                }
+                k => {
+                    let w = number(v).filter(|w| *w >= 0.0 && w.is_finite()).ok_or_else(|| {
+                        self.err(&span, format!("the weight of `{k}` must be a non-negative number")).help(format!(
+                            "a table maps values to weights, or holds one of {}",
+                            DIST_KEYS.iter().chain(MODIFIERS).map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+                        ))
+                    })?;
+                    let value = self.constant(field, ty, &toml::Value::String(k.to_string()), &span)?;
+                    choices.push((value, w));
+                }
+            }
+        }
+        match (dist, choices.is_empty()) {
+            (Some(_), false) => Err(self.err(&span, "mix of a distribution and weighted values").help("give either one distribution or a table of weights")),
+            (Some(d), true) => {
+                out.dist = d;
+                if matches!(out.dist, Dist::Const(_) | Dist::Bernoulli(_)) {
+                    out.encode = Encode::Bits;
+                }
+                Ok(out)
+            }
+            (None, false) => {
+                let total: f64 = choices.iter().map(|c| c.1).sum();
+                if total <= 0.0 {
+                    return Err(self.err(&span, "the weights add up to zero"));
+                }
+                let mut acc = 0.0;
+                let (values, cumulative) = choices
+                    .into_iter()
+                    .map(|(v, w)| {
+                        acc += w;
+                        (v, acc)
+                    })
+                    .unzip();
+                out.dist = Dist::Choice(values, cumulative);
+                out.encode = Encode::Bits;
+                Ok(out)
+            }
+            (None, true) => Err(self.err(&span, format!("no distribution for `{field}`")).help("give a value, a distribution like `{ normal = [110.0, 25.0] }`, or weighted values")),
+        }
+    }
+
+    fn distribution(&self, field: &str, ty: &FieldType, key: &str, v: &toml::Value, span: &Range<usize>) -> Result<Dist, InputError> {
+        if key == "value" {
+            return Ok(Dist::Const(self.constant(field, ty, v, span)?));
+        }
+        if key == "bernoulli" {
+            if *ty != FieldType::Bool {
+                return Err(self.err(span, format!("`bernoulli` gives booleans, and `{field}` is `{}`", ty.name())));
+            }
+            let p = number(v).ok_or_else(|| self.err(span, "`bernoulli` takes a probability"))?;
+            return Bernoulli::new(p).map(Dist::Bernoulli).map_err(|_| self.err(span, "`bernoulli` takes a probability between 0 and 1"));
+        }
+        if !ty.is_numeric() {
+            return Err(self.err(span, format!("`{key}` gives numbers, and `{field}` is `{}`", ty.name()))
+                .help("give a value or a table of weighted values"));
+        }
+        self.numeric(key, v, span)
+    }
+
+    /// A numeric distribution (also used for bandwidths and partition durations).
+    pub fn numeric(&self, key: &str, v: &toml::Value, span: &Range<usize>) -> Result<Dist, InputError> {
+        let two = |name: &str| pair(v).ok_or_else(|| self.err(span, format!("`{name}` takes two numbers: `{name} = [a, b]`")));
+        let one = |name: &str| number(v).ok_or_else(|| self.err(span, format!("`{name}` takes one number")));
+        let invalid = |what: &str| self.err(span, format!("invalid `{key}` parameters: {what}"));
+        Ok(match key {
+            "normal" => {
+                let (m, s) = two(key)?;
+                if !(s >= 0.0) {
+                    return Err(invalid("the standard deviation must not be negative"));
+                }
+                Dist::Normal(Normal::new(m, s).map_err(|_| invalid("the standard deviation must be finite and not negative"))?)
+            }
+            "lognormal" => {
+                let (m, s) = two(key)?;
+                if !(s >= 0.0) {
+                    return Err(invalid("sigma must not be negative"));
+                }
+                Dist::LogNormal(LogNormal::new(m, s).map_err(|_| invalid("sigma must be finite and not negative"))?)
+            }
+            "beta" => {
+                let (a, b) = two(key)?;
+                Dist::Beta(Beta::new(a, b).map_err(|_| invalid("both shapes must be positive"))?)
+            }
+            "gamma" => {
+                let (k, t) = two(key)?;
+                Dist::Gamma(Gamma::new(k, t).map_err(|_| invalid("shape and scale must be positive"))?)
+            }
+            "exponential" => Dist::Exp(Exp::new(one(key)?).map_err(|_| invalid("the rate must be positive"))?),
+            "poisson" => Dist::Poisson(Poisson::new(one(key)?).map_err(|_| invalid("the mean must be positive"))?),
+            "uniform" => {
+                let (a, b) = two(key)?;
+                if !(a < b) {
+                    return Err(invalid("the low end must be below the high end"));
+                }
+                Dist::Uniform(Uniform::new(a, b).map_err(|_| invalid("the ends must be finite"))?)
+            }
+            other => return Err(self.err(span, format!("unknown distribution `{other}`"))),
+        })
+    }
+
+    /// A positive quantity given as a constant or a numeric distribution (bandwidth, durations).
+    pub fn quantity(&self, what: &str, spec: &Spanned<toml::Value>, as_duration: bool) -> Result<FieldDist, InputError> {
+        let span = spec.span();
+        let mut out = FieldDist { dist: Dist::Const(0), encode: Encode::Float, min: Some(0.0), max: None, missing: 0.0, dynamic: true };
+        match spec.get_ref() {
+            toml::Value::String(s) if as_duration => match parse_duration(s) {
+                Some(secs) => out.dist = Dist::Const((secs as f64).to_bits()),
+                None => return Err(self.err(&span, format!("`{what}` must be a duration like \"15m\""))),
+            },
+            toml::Value::Table(t) => {
+                let mut found = None;
+                for (k, v) in t {
+                    match k.as_str() {
+                        "min" => out.min = number(v),
+                        "max" => out.max = number(v),
+                        k => {
+                            if found.is_some() {
+                                return Err(self.err(&span, format!("`{what}` takes one distribution")));
+                            }
+                            found = Some(self.numeric(k, v, &span)?);
+                        }
+                    }
+                }
+                out.dist = found.ok_or_else(|| self.err(&span, format!("no distribution for `{what}`")))?;
+            }
+            v => match number(v) {
+                Some(x) if x > 0.0 => out.dist = Dist::Const(x.to_bits()),
+                _ => return Err(self.err(&span, format!("`{what}` must be a positive number or a distribution"))),
+            },
+        }
+        Ok(out)
+    }
+}
