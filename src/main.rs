@@ -7,6 +7,7 @@
 mod cmd;
 mod diag;
 mod error;
+mod output;
 mod package;
 
 use std::process::ExitCode;
@@ -43,6 +44,7 @@ enum Command {
     Build(cmd::build::Args),
     Test(cmd::test::Args),
     Eval(cmd::eval::Args),
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cmd::build::run(args),
         Command::Test(args) => cmd::test::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
     };
     match result {
         Ok(code) => code,

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let side = sidecar_path(&args.output);
     std::fs::write(&side, compiled.sidecar.to_json()).map_err(|e| CliError::write(&side, &e))?;
     let code: usize = compiled.artifact.functions.iter().map(|f| f.code.len()).sum();
-    println!(
+    crate::outln!(
         "wrote {} ({} bytes, {} of bytecode, schema {:016x}) and {}",
         args.output.display(),
         compiled.bytes.len(),
@@ -70,6 +70,6 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         compiled.artifact.schema_hash,
         side.display()
     );
-    print!("{}", cost_table(compiled));
+    crate::out!("{}", cost_table(compiled));
     Ok(ExitCode::SUCCESS)
 }

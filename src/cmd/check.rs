@@ -48,8 +48,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let (errors, warnings) = diag::emit(&diagnostics, &loaded.sources, args.format);
     if args.format == Format::Human {
         if let Some(costs) = costs {
-            println!("cost bounds (bytecode instructions per evaluation):");
-            print!("{costs}");
+            crate::outln!("cost bounds (bytecode instructions per evaluation):");
+            crate::out!("{costs}");
         }
         let verdict = if errors == 0 { "ok" } else { "failed" };
         let files = loaded.files.len();

@@ -264,8 +264,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
 
     match args.format {
-        EvalFormat::Human => print!("{human}"),
-        EvalFormat::Json => println!("{}", serde_json::to_string_pretty(&Json::Object(report)).unwrap_or_default()),
+        EvalFormat::Human => crate::out!("{human}"),
+        EvalFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&Json::Object(report)).unwrap_or_default()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -55,9 +55,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     for file in &changed {
         if args.check {
-            println!("would reformat {}", file.display());
+            crate::outln!("would reformat {}", file.display());
         } else {
-            println!("reformatted {}", file.display());
+            crate::outln!("reformatted {}", file.display());
         }
     }
     if args.check && !changed.is_empty() {

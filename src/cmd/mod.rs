@@ -5,6 +5,8 @@ pub mod check;
 pub mod common;
 pub mod eval;
 pub mod fmt;
+pub mod inputs;
+pub mod plan;
 pub mod test;
 
 use fleetgate_compiler::engine::Engines;

@@ -68,22 +68,22 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.format {
         TestFormat::Human => {
             let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
-            println!("running {} tests on {}", results.len(), names.join(", "));
+            crate::outln!("running {} tests on {}", results.len(), names.join(", "));
             for r in &results {
                 if r.passed() {
-                    println!("test \"{}\" ... ok", r.name);
+                    crate::outln!("test \"{}\" ... ok", r.name);
                 } else {
-                    println!("test \"{}\" ... FAILED", r.name);
+                    crate::outln!("test \"{}\" ... FAILED", r.name);
                 }
             }
             for r in results.iter().filter(|r| !r.passed()) {
-                println!();
-                print!("{}", describe_failure(&ready, &engines, r));
+                crate::outln!();
+                crate::out!("{}", describe_failure(&ready, &engines, r));
             }
-            println!();
-            println!("{passed} passed, {failed} failed");
+            crate::outln!();
+            crate::outln!("{passed} passed, {failed} failed");
         }
-        TestFormat::Junit => print!("{}", junit(&ready, &engines, &args.path.display().to_string(), &results)),
+        TestFormat::Junit => crate::out!("{}", junit(&ready, &engines, &args.path.display().to_string(), &results)),
     }
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

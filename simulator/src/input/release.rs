@@ -115,6 +115,16 @@ struct TargetFile {
 const KEYS: &[&str] = &["name", "horizon", "gate_interval", "trials", "scenario", "expect"];
 
 pub fn parse(text: &str, schema: &Schema, fleet: &Fleet) -> Result<Release, Vec<InputError>> {
+    parse_with(text, schema, Some(fleet))
+}
+
+/// Parses a release without a fleet model: classes named by scenario effects are not checked (and
+/// their effects apply to no class). For `plan`, which needs only the targets.
+pub fn parse_without_fleet(text: &str, schema: &Schema) -> Result<Release, Vec<InputError>> {
+    parse_with(text, schema, None)
+}
+
+fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Release, Vec<InputError>> {
     const F: FileKind = FileKind::Release;
     let top: BTreeMap<Spanned<String>, Spanned<toml::Value>> = toml::from_str(text).map_err(|e| vec![from_toml(F, &e)])?;
     let file: ReleaseFile = toml::from_str(text).map_err(|e| vec![from_toml(F, &e)])?;
@@ -193,9 +203,9 @@ pub fn parse(text: &str, schema: &Schema, fleet: &Fleet) -> Result<Release, Vec<
         for e in &s.effects {
             let e_span = e.span();
             let e = e.get_ref();
-            let class = match &e.class {
-                None => None,
-                Some(c) => match fleet.classes.iter().position(|x| x.name == *c.get_ref()) {
+            let class = match (&e.class, fleet) {
+                (None, _) | (Some(_), None) => None,
+                (Some(c), Some(fleet)) => match fleet.classes.iter().position(|x| x.name == *c.get_ref()) {
                     Some(i) => Some(i),
                     None => {
                         let mut err = InputError::new(F, c.span(), "fleetgate::sim::unknown_class", format!("the fleet has no class `{}`", c.get_ref()));
