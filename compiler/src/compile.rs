@@ -121,6 +121,10 @@ impl Table<'_> {
 }
 
 pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnostic>> {
+    let cycles = crate::deps::cycles(pkg);
+    if !cycles.is_empty() {
+        return Err(cycles);
+    }
     let layout = Layout::of(pkg);
     let mut table = Table { pkg, sources, clauses: Vec::new(), infos: Vec::new(), reasons: Vec::new(), counters: 0 };
     let mut map = ClauseMap { clauses: vec![0; pkg.clauses.len()], ..ClauseMap::default() };

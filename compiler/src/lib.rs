@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod compile;
+pub mod deps;
 pub mod diagnostics;
 pub mod emit;
 pub mod engine;
