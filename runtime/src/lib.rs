@@ -5,7 +5,7 @@
 //! - [`value`]: the scalar encodings shared by every engine (versions, plane sets);
 //! - [`op`]: the one table of bytecode ops (encoder, decoder, disassembler, stack effects);
 //! - [`artifact`]: the owned artifact and its byte layout (`docs/bytecode.md`);
-//! - [`verify`]: decode + every static check, giving a [`verify::Policy`] that engines may run;
+//! - [`mod@verify`]: decode + every static check, giving a [`verify::Policy`] that engines may run;
 //! - [`interp`]: the `no_std` interpreter, which never allocates and never panics;
 //! - [`ring`]: the gate record, ring assignment by device id;
 //! - [`decision`]: plain Rust turning clause conditions into decisions, shared by every engine.
@@ -50,4 +50,3 @@ mod testutil;
 pub use artifact::{Artifact, ArtifactError};
 pub use interp::{ClauseBits, ClauseId, EvalError, Record};
 pub use verify::{FnId, Policy, verify};
-#[cfg(test)] mod bench_tmp;

@@ -73,27 +73,21 @@ impl<'a> RailDecision<'a> {
 /// defer clause; else `allow`.
 pub fn rails<'a>(policy: &Policy, bits: &'a ClauseBits) -> RailDecision<'a> {
     let range = clauses_of(policy, FunctionKind::Rails);
-    let mut deny = false;
-    let mut defer: Option<u32> = None;
-    for c in range.clone() {
-        let Some(clause) = policy.artifact().clauses.get(c) else {
-            deny = true;
-            continue;
-        };
-        match (cond(bits, c), clause.kind) {
-            (Cond::Error, _) | (Cond::True, ClauseKind::Deny) => deny = true,
-            (Cond::True, _) => {
-                // The verifier bounds defer durations by `u32::MAX`.
-                let secs = u32::try_from(clause.arg).unwrap_or(u32::MAX);
-                defer = Some(defer.map_or(secs, |d| d.max(secs)));
-            }
-            (Cond::False, _) => {}
-        }
-    }
-    let verdict = match (deny, defer) {
-        (true, _) => RailVerdict::Deny,
-        (false, Some(secs)) => RailVerdict::Defer { secs },
-        (false, None) => RailVerdict::Allow,
+    // Word-at-a-time: this runs once per device record, next to the rails themselves.
+    let deny = range.end > bits.len()
+        || bits.any_error_in(range.clone())
+        || bits.any_true_in(range.clone(), policy.deny_mask());
+    let verdict = if deny {
+        RailVerdict::Deny
+    } else {
+        // Every true rail clause left is a defer clause.
+        let longest = bits
+            .true_in(range.clone())
+            .filter_map(|c| policy.clause(c))
+            // The verifier bounds defer durations by `u32::MAX`.
+            .map(|c| u32::try_from(c.arg).unwrap_or(u32::MAX))
+            .max();
+        longest.map_or(RailVerdict::Allow, |secs| RailVerdict::Defer { secs })
     };
     RailDecision {
         verdict,

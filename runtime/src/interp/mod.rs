@@ -1,22 +1,26 @@
 //! The bytecode interpreter: in go a verified [`Policy`], a function and a [`Record`]; out come the
 //! conditions of the function's clauses in a [`ClauseBits`].
 //!
-//! It runs the ops the verifier decoded (never bytes), on a fixed-size operand stack and locals array
-//! on the Rust stack: no heap allocation, no panic, and at most as many steps as the function has
-//! instructions (jumps only go forward). Checks the verifier already proved are still made, because
-//! safe Rust indexes with bounds checks anyway; they return [`EvalError::Corrupt`] instead of
-//! panicking.
+//! It runs the ops the verifier decoded (never bytes), with common idioms fused into one dispatch and
+//! unobservable short circuits if-converted (`fuse.rs`), on a fixed-size operand stack and locals
+//! array on the Rust stack: no heap allocation, no panic, and at most as many steps as the function
+//! has instructions (jumps only go forward). Record reads that the verifier already proved in range
+//! are still checked, because safe Rust indexes with bounds checks anyway; they return
+//! [`EvalError::Corrupt`] instead of panicking.
 
 use crate::artifact::{MAX_LOCALS, MAX_STACK};
-use crate::op::Op;
 use crate::verify::{FnId, Policy};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
+mod fuse;
 #[cfg(test)]
 mod tests;
+
+use fuse::Num;
+pub(crate) use fuse::{Inst, fuse};
 
 /// Index of a clause in the artifact's clause table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,25 +118,39 @@ impl ClauseBits {
         }
     }
 
+    /// `Emit`'s store, without branches on the condition: `truth` and `error` are never both set.
+    #[inline(always)]
+    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
+        let i = usize::from(c);
+        let (w, shift) = (i / 64, i % 64);
+        let m = 1u64 << shift;
+        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
+            *t = (*t & !m) | (u64::from(truth) << shift);
+            *e = (*e & !m) | (u64::from(error) << shift);
+        }
+    }
+
     /// Makes the clauses `range` false (clipped to the clauses covered).
     pub fn clear_range(&mut self, range: Range<usize>) {
-        let end = range.end.min(self.len);
-        let mut i = range.start;
-        while i < end {
-            let w = i / 64;
-            let lo = i % 64;
-            let hi = (end - w * 64).min(64);
-            let mask = if hi - lo == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << (hi - lo)) - 1) << lo
-            };
+        for (w, mask) in word_masks(range.start..range.end.min(self.len)) {
             if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
                 *t &= !mask;
                 *e &= !mask;
             }
-            i = w * 64 + hi;
         }
+    }
+
+    /// Whether a clause in `range` is true and has its bit set in `mask` (one bit per clause).
+    pub(crate) fn any_true_in(&self, range: Range<usize>, mask: &[u64]) -> bool {
+        word_masks(range).any(|(w, m)| {
+            let t = self.truth.get(w).copied().unwrap_or(0);
+            t & m & mask.get(w).copied().unwrap_or(0) != 0
+        })
+    }
+
+    /// Whether a clause in `range` is erroneous.
+    pub(crate) fn any_error_in(&self, range: Range<usize>) -> bool {
+        word_masks(range).any(|(w, m)| self.error.get(w).copied().unwrap_or(0) & m != 0)
     }
 
     /// Makes every clause false.
@@ -160,6 +178,28 @@ impl ClauseBits {
     pub fn iter_error(&self) -> BitIter<'_> {
         self.error_in(0..self.len)
     }
+}
+
+/// The words a bit range touches, each with the mask of its bits inside the range.
+fn word_masks(range: Range<usize>) -> impl Iterator<Item = (usize, u64)> {
+    let end = range.end;
+    let mut i = range.start;
+    core::iter::from_fn(move || {
+        if i >= end {
+            return None;
+        }
+        let w = i / 64;
+        let lo = i % 64;
+        let hi = (end - w * 64).min(64);
+        let span = hi - lo;
+        let mask = if span == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << span) - 1) << lo
+        };
+        i = w * 64 + hi;
+        Some((w, mask))
+    })
 }
 
 fn bit(words: &[u64], i: usize) -> bool {
@@ -283,19 +323,17 @@ pub fn run(
     record: &Record,
     out: &mut ClauseBits,
 ) -> Result<(), EvalError> {
-    let (Some(def), Some(code), Some(layout)) =
-        (policy.function_def(f), policy.code(f), policy.layout(f))
-    else {
+    let Some(prep) = policy.prepared(f) else {
         return Err(EvalError::NoFunction { function: f.0 });
     };
-    let expected = policy.record_len(layout);
+    let expected = policy.record_len(prep.layout);
     if record.slots.len() != expected {
         return Err(EvalError::RecordLength {
             expected,
             found: record.slots.len(),
         });
     }
-    let required = policy.required_mask(layout);
+    let required = policy.required_mask(prep.layout);
     if record.missing.len() != required.len() {
         return Err(EvalError::MissingLength {
             expected: required.len(),
@@ -316,12 +354,12 @@ pub fn run(
             found: out.len(),
         });
     }
-    out.clear_range(def.clause_range());
+    out.clear_range(prep.clauses.clone());
     let consts = &policy.artifact().consts;
-    if usize::from(def.max_stack) <= SMALL && usize::from(def.n_locals) <= SMALL {
-        exec::<SMALL, SMALL>(code, consts, record, out)
+    if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
+        exec::<SMALL, SMALL>(&prep.insts, consts, record, out)
     } else {
-        exec::<MAX_STACK, MAX_LOCALS>(code, consts, record, out)
+        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out)
     }
 }
 
@@ -355,9 +393,9 @@ fn set_of(consts: &[u64], k: u16, n: u16) -> Option<&[u64]> {
 /// `sp` counting them (it wraps below zero only while the stack is empty, when the top is dead).
 /// Stack slots are indexed modulo `S`: the verifier bounds the depth, so the index never wraps for
 /// verified code, and the mask lets the compiler drop bounds checks without `unsafe`.
-#[inline(never)]
+#[inline]
 fn exec<const S: usize, const L: usize>(
-    code: &[Op],
+    code: &[Inst],
     consts: &[u64],
     record: &Record,
     out: &mut ClauseBits,
@@ -450,102 +488,156 @@ fn exec<const S: usize, const L: usize>(
         missing.get(s / 64).is_some_and(|w| w >> (s % 64) & 1 != 0)
     };
 
-    while let Some(&op) = code.get(pc) {
+    while let Some(&inst) = code.get(pc) {
         let corrupt = EvalError::Corrupt { instruction: pc };
         pc += 1;
-        match op {
-            Op::Const(k) => push!(*consts.get(usize::from(k)).ok_or(corrupt)?, false),
-            Op::Load(s) => push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false),
-            Op::LoadOr(s, skip) => {
+        match inst {
+            Inst::CmpSK(c, s, k) => {
+                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
+                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
+                push!(u64::from(c.eval(a, b)), false);
+            }
+            Inst::CmpK(c, k) => {
+                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
+                set_top!(u64::from(c.eval(tv, b)), te);
+            }
+            Inst::BetweenSKK(num, s, lo, hi) => {
+                let x = *slots.get(usize::from(s)).ok_or(corrupt)?;
+                let lo = *consts.get(usize::from(lo)).ok_or(corrupt)?;
+                let hi = *consts.get(usize::from(hi)).ok_or(corrupt)?;
+                push!(u64::from(num.le(lo, x) && num.le(x, hi)), false);
+            }
+            Inst::CmpSKEmit(c, s, k, clause) => {
+                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
+                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
+                out.set_bits(clause, c.eval(a, b), false);
+            }
+            Inst::ScopedCmpEmit(c, s, k, clause) => {
+                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
+                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
+                // `top and cond` with `cond` never erroneous: false wins, else the top decides.
+                let cond = c.eval(a, b);
+                out.set_bits(clause, cond && !te && tv != 0, cond && te);
+            }
+            Inst::AndNotSEmit(s, clause) => {
+                let cond = *slots.get(usize::from(s)).ok_or(corrupt)? == 0;
+                out.set_bits(clause, cond && !te && tv != 0, cond && te);
+                (tv, te) = pop_below!();
+            }
+            Inst::LoadOrK(s, k) => {
+                let present = *slots.get(usize::from(s)).ok_or(corrupt)?;
+                let default = *consts.get(usize::from(k)).ok_or(corrupt)?;
+                push!(if is_missing(s) { default } else { present }, false);
+            }
+            Inst::InSetS(float, s, k, n) => {
+                let x = *slots.get(usize::from(s)).ok_or(corrupt)?;
+                let set = set_of(consts, k, n).ok_or(corrupt)?;
+                let hit = if float {
+                    set.iter().any(|&c| fl(c) == fl(x))
+                } else {
+                    set.contains(&x)
+                };
+                push!(u64::from(hit), false);
+            }
+            Inst::Const(k) => push!(*consts.get(usize::from(k)).ok_or(corrupt)?, false),
+            Inst::Load(s) => push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false),
+            Inst::LoadOr(s, skip) => {
                 if !is_missing(s) {
                     push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false);
                     pc += usize::from(skip);
                 }
             }
-            Op::Known(s) => push!(u64::from(!is_missing(s)), false),
-            Op::Dup => push!(tv, te),
-            Op::Pop => (tv, te) = pop_below!(),
-            Op::LocalSet(l) | Op::LocalTee(l) => {
+            Inst::Known(s) => push!(u64::from(!is_missing(s)), false),
+            Inst::Dup => push!(tv, te),
+            Inst::Pop => (tv, te) = pop_below!(),
+            Inst::LocalSet(l) | Inst::LocalTee(l) => {
                 *locals.get_mut(usize::from(l)).ok_or(corrupt)? = tv;
                 // `l < MAX_LOCALS <= 64` once the store above succeeded.
                 lerrs = (lerrs & !(1u64 << l)) | (u64::from(te) << l);
-                if matches!(op, Op::LocalSet(_)) {
+                if matches!(inst, Inst::LocalSet(_)) {
                     (tv, te) = pop_below!();
                 }
             }
-            Op::LocalGet(l) => {
+            Inst::LocalGet(l) => {
                 let v = *locals.get(usize::from(l)).ok_or(corrupt)?;
                 push!(v, lerrs >> (l % 64) & 1 != 0);
             }
-            Op::I2F => unary!(|a| Some((int(a) as f64).to_bits())),
+            Inst::I2F => unary!(|a| Some((int(a) as f64).to_bits())),
 
-            Op::AddI => binary!(|a, b| int(a).checked_add(int(b)).map(|v| v as u64)),
-            Op::SubI => binary!(|a, b| int(a).checked_sub(int(b)).map(|v| v as u64)),
-            Op::MulI => binary!(|a, b| int(a).checked_mul(int(b)).map(|v| v as u64)),
+            Inst::AddI => binary!(|a, b| int(a).checked_add(int(b)).map(|v| v as u64)),
+            Inst::SubI => binary!(|a, b| int(a).checked_sub(int(b)).map(|v| v as u64)),
+            Inst::MulI => binary!(|a, b| int(a).checked_mul(int(b)).map(|v| v as u64)),
             // `checked_div` is `None` for a zero divisor and for `i64::MIN / -1`.
-            Op::DivI => binary!(|a, b| int(a).checked_div(int(b)).map(|v| v as u64)),
-            Op::NegI => unary!(|a| int(a).checked_neg().map(|v| v as u64)),
-            Op::AbsI => unary!(|a| int(a).checked_abs().map(|v| v as u64)),
-            Op::MinI => binary!(|a, b| Some(if int(a) <= int(b) { a } else { b })),
-            Op::MaxI => binary!(|a, b| Some(if int(a) >= int(b) { a } else { b })),
-            Op::AddF => binary!(|a, b| finite(fl(a) + fl(b))),
-            Op::SubF => binary!(|a, b| finite(fl(a) - fl(b))),
-            Op::MulF => binary!(|a, b| finite(fl(a) * fl(b))),
-            Op::DivF => binary!(|a, b| finite(fl(a) / fl(b))),
-            Op::NegF => unary!(|a| Some(a ^ SIGN)),
-            Op::AbsF => unary!(|a| Some(a & !SIGN)),
-            Op::MinF => binary!(|a, b| Some(if fl(a) <= fl(b) { a } else { b })),
-            Op::MaxF => binary!(|a, b| Some(if fl(a) >= fl(b) { a } else { b })),
+            Inst::DivI => binary!(|a, b| int(a).checked_div(int(b)).map(|v| v as u64)),
+            Inst::NegI => unary!(|a| int(a).checked_neg().map(|v| v as u64)),
+            Inst::AbsI => unary!(|a| int(a).checked_abs().map(|v| v as u64)),
+            Inst::MinI => binary!(|a, b| Some(if int(a) <= int(b) { a } else { b })),
+            Inst::MaxI => binary!(|a, b| Some(if int(a) >= int(b) { a } else { b })),
+            Inst::AddF => binary!(|a, b| finite(fl(a) + fl(b))),
+            Inst::SubF => binary!(|a, b| finite(fl(a) - fl(b))),
+            Inst::MulF => binary!(|a, b| finite(fl(a) * fl(b))),
+            Inst::DivF => binary!(|a, b| finite(fl(a) / fl(b))),
+            Inst::NegF => unary!(|a| Some(a ^ SIGN)),
+            Inst::AbsF => unary!(|a| Some(a & !SIGN)),
+            Inst::MinF => binary!(|a, b| Some(if fl(a) <= fl(b) { a } else { b })),
+            Inst::MaxF => binary!(|a, b| Some(if fl(a) >= fl(b) { a } else { b })),
 
-            Op::Eq => compare!(|a, b| a == b),
-            Op::Ne => compare!(|a, b| a != b),
-            Op::EqF => compare!(|a, b| fl(a) == fl(b)),
-            Op::NeF => compare!(|a, b| fl(a) != fl(b)),
-            Op::LtI => compare!(|a, b| int(a) < int(b)),
-            Op::LeI => compare!(|a, b| int(a) <= int(b)),
-            Op::GtI => compare!(|a, b| int(a) > int(b)),
-            Op::GeI => compare!(|a, b| int(a) >= int(b)),
-            Op::LtU => compare!(|a, b| a < b),
-            Op::LeU => compare!(|a, b| a <= b),
-            Op::GtU => compare!(|a, b| a > b),
-            Op::GeU => compare!(|a, b| a >= b),
-            Op::LtF => compare!(|a, b| fl(a) < fl(b)),
-            Op::LeF => compare!(|a, b| fl(a) <= fl(b)),
-            Op::GtF => compare!(|a, b| fl(a) > fl(b)),
-            Op::GeF => compare!(|a, b| fl(a) >= fl(b)),
-            Op::BetweenI => between!(|a, b| int(a) <= int(b)),
-            Op::BetweenU => between!(|a, b| a <= b),
-            Op::BetweenF => between!(|a, b| fl(a) <= fl(b)),
-            Op::InSetI(k, n) => {
+            Inst::Eq => compare!(|a, b| a == b),
+            Inst::Ne => compare!(|a, b| a != b),
+            Inst::EqF => compare!(|a, b| fl(a) == fl(b)),
+            Inst::NeF => compare!(|a, b| fl(a) != fl(b)),
+            Inst::LtI => compare!(|a, b| int(a) < int(b)),
+            Inst::LeI => compare!(|a, b| int(a) <= int(b)),
+            Inst::GtI => compare!(|a, b| int(a) > int(b)),
+            Inst::GeI => compare!(|a, b| int(a) >= int(b)),
+            Inst::LtU => compare!(|a, b| a < b),
+            Inst::LeU => compare!(|a, b| a <= b),
+            Inst::GtU => compare!(|a, b| a > b),
+            Inst::GeU => compare!(|a, b| a >= b),
+            Inst::LtF => compare!(|a, b| fl(a) < fl(b)),
+            Inst::LeF => compare!(|a, b| fl(a) <= fl(b)),
+            Inst::GtF => compare!(|a, b| fl(a) > fl(b)),
+            Inst::GeF => compare!(|a, b| fl(a) >= fl(b)),
+            Inst::BetweenI => between!(|a, b| Num::I.le(a, b)),
+            Inst::BetweenU => between!(|a, b| Num::U.le(a, b)),
+            Inst::BetweenF => between!(|a, b| Num::F.le(a, b)),
+            Inst::InSetI(k, n) => {
                 let set = set_of(consts, k, n).ok_or(corrupt)?;
                 set_top!(u64::from(set.contains(&tv)), te);
             }
-            Op::InSetF(k, n) => {
+            Inst::InSetF(k, n) => {
                 let set = set_of(consts, k, n).ok_or(corrupt)?;
                 let x = fl(tv);
                 set_top!(u64::from(set.iter().any(|&c| fl(c) == x)), te);
             }
 
-            Op::Not => set_top!(u64::from(tv == 0), te),
-            Op::And => {
+            Inst::Not => set_top!(u64::from(tv == 0), te),
+            Inst::And | Inst::AndEmit(_) => {
                 let (a, ea) = pop_below!();
                 // Kleene: a definite false wins over an error.
                 let definitely_false = (!ea && a == 0) || (!te && tv == 0);
-                set_top!(u64::from(!definitely_false), !definitely_false && (ea || te));
+                set_top!(
+                    u64::from(!definitely_false),
+                    !definitely_false && (ea || te)
+                );
+                if let Inst::AndEmit(c) = inst {
+                    out.set_bits(c, tv != 0, te);
+                    (tv, te) = pop_below!();
+                }
             }
-            Op::Or => {
+            Inst::Or => {
                 let (a, ea) = pop_below!();
                 // Kleene: a definite true wins over an error.
                 let definitely_true = (!ea && a != 0) || (!te && tv != 0);
                 set_top!(u64::from(definitely_true), !definitely_true && (ea || te));
             }
 
-            Op::JumpIfFalse(skip) => {
+            Inst::JumpIfFalse(skip) => {
                 if !te && tv == 0 {
                     pc += usize::from(skip);
                 }
             }
-            Op::JumpIfTrue(skip) => {
+            Inst::JumpIfTrue(skip) => {
                 if !te && tv != 0 {
                     pc += usize::from(skip);
                     // Leave exactly what `Or` would push, so a short circuit is unobservable even
@@ -554,15 +646,8 @@ fn exec<const S: usize, const L: usize>(
                 }
             }
 
-            Op::Emit(c) => {
-                let cond = if te {
-                    Cond::Error
-                } else if tv != 0 {
-                    Cond::True
-                } else {
-                    Cond::False
-                };
-                out.set(ClauseId(c), cond);
+            Inst::Emit(c) => {
+                out.set_bits(c, !te && tv != 0, te);
                 (tv, te) = pop_below!();
             }
         }

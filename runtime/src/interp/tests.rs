@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::artifact::SlotType;
+use crate::op::Op;
 use crate::testutil::{Asm, mini};
 use crate::verify::verify;
 use alloc::vec;
@@ -661,6 +662,164 @@ fn errors_display_lowercase_without_period() {
     }
 }
 
+// Fusion and if-conversion (`fuse.rs`): fused code must behave exactly like the ops it replaces.
+
+#[test]
+fn short_circuits_are_dropped_only_when_unobservable() {
+    use crate::interp::fuse::{Cmp, Inst, fuse};
+    // `a and b` over pure code: the jump goes, `And; Emit` fuse.
+    let code = [
+        Op::Load(0),
+        Op::JumpIfFalse(2),
+        Op::Load(1),
+        Op::And,
+        Op::Emit(0),
+    ];
+    assert_eq!(
+        fuse(&code),
+        [Inst::Load(0), Inst::Load(1), Inst::AndEmit(0)]
+    );
+    // `Load; Const; cmp` and `x ?? k` fuse; a jump over them is re-counted.
+    let code = [
+        Op::Load(0),
+        Op::JumpIfTrue(6),
+        Op::LoadOr(1, 1),
+        Op::Const(0),
+        Op::Const(1),
+        Op::LtI,
+        Op::Emit(1),
+        Op::Or,
+        Op::Emit(0),
+    ];
+    assert_eq!(
+        fuse(&code),
+        [
+            Inst::Load(0),
+            Inst::JumpIfTrue(4),
+            Inst::LoadOrK(1, 0),
+            Inst::CmpK(Cmp::of(Op::LtI).unwrap(), 1),
+            Inst::Emit(1),
+            Inst::Or,
+            Inst::Emit(0),
+        ],
+        "an `Emit` in the skipped code keeps the jump"
+    );
+}
+
+#[test]
+fn rule_scopes_are_if_converted_only_when_unobservable() {
+    use crate::interp::fuse::{Inst, fuse};
+    // `scope JumpIfFalse L; Dup c And Emit 0; Dup c And Emit 1; L: Pop`: the clauses read false when
+    // not emitted, and emit `false and c` = false when the scope is false: the jump goes.
+    let scoped = |body: &[Op]| {
+        let mut code = vec![
+            Op::Load(0),
+            Op::JumpIfFalse(u16::try_from(body.len()).unwrap()),
+        ];
+        code.extend_from_slice(body);
+        code.push(Op::Pop);
+        fuse(&code)
+    };
+    let clause = |c| [Op::Dup, Op::Load(1), Op::And, Op::Emit(c)];
+    let body: Vec<Op> = clause(0).into_iter().chain(clause(1)).collect();
+    assert!(
+        !scoped(&body)
+            .iter()
+            .any(|i| matches!(i, Inst::JumpIfFalse(_))),
+        "{:?}",
+        scoped(&body)
+    );
+    // An emitted value that is not false under a false scope keeps the jump.
+    let body = [Op::Dup, Op::Not, Op::Emit(0)];
+    assert!(matches!(scoped(&body)[1], Inst::JumpIfFalse(3)));
+    // So does a clause emitted elsewhere too, and a local write.
+    let body: Vec<Op> = clause(0).into_iter().chain(clause(0)).collect();
+    assert!(matches!(scoped(&body)[1], Inst::JumpIfFalse(_)));
+    let body = [Op::Dup, Op::LocalSet(0), Op::Dup, Op::Emit(0)];
+    assert!(matches!(scoped(&body)[1], Inst::JumpIfFalse(4)));
+}
+
+/// Runs rails `asm` on no record fields with consts `[0, 1, 5, 9]`; the conditions of clauses 0..3.
+fn conds(asm: &Asm) -> [Cond; 3] {
+    let (_, bits) = run_code(asm, &[0, 1, 5, 9], 3);
+    [0, 1, 2].map(|c| bits.cond(ClauseId(c)).unwrap())
+}
+
+#[test]
+fn a_skipped_emit_does_not_happen() {
+    // `0 JumpIfFalse L; 1 Emit 1; 1 And; L: Emit 0`: the jump is taken, clause 1 is never emitted.
+    let mut a = Asm::new();
+    let l = a.label();
+    a.op(Op::Const(0)).jump(Op::JumpIfFalse, l);
+    a.ops(&[Op::Const(1), Op::Emit(1), Op::Const(1), Op::And])
+        .bind(l)
+        .op(Op::Emit(0));
+    assert_eq!(conds(&a), [Cond::False, Cond::False, Cond::False]);
+}
+
+#[test]
+fn a_skipped_local_write_does_not_happen() {
+    let mut a = Asm::new();
+    let l = a.label();
+    a.ops(&[Op::Const(2), Op::LocalSet(0), Op::Const(0)])
+        .jump(Op::JumpIfFalse, l);
+    a.ops(&[Op::Const(3), Op::LocalTee(0), Op::And])
+        .bind(l)
+        .op(Op::Emit(0));
+    a.ops(&[Op::LocalGet(0), Op::Const(2), Op::Eq, Op::Emit(1)]);
+    assert_eq!(
+        conds(&a),
+        [Cond::False, Cond::True, Cond::False],
+        "local 0 is still 5"
+    );
+}
+
+#[test]
+fn skipped_code_that_pops_the_tested_value_keeps_the_jump() {
+    // `0 JumpIfFalse L; Pop 1 1 And; L: Emit 0`: taken, so clause 0 is the tested `0`.
+    let mut a = Asm::new();
+    let l = a.label();
+    a.op(Op::Const(0)).jump(Op::JumpIfFalse, l);
+    a.ops(&[Op::Pop, Op::Const(1), Op::Const(1), Op::And])
+        .bind(l)
+        .op(Op::Emit(0));
+    assert_eq!(conds(&a), [Cond::False, Cond::False, Cond::False]);
+    // The same with `JumpIfTrue … Or`.
+    let mut a = Asm::new();
+    let l = a.label();
+    a.op(Op::Const(1)).jump(Op::JumpIfTrue, l);
+    a.ops(&[Op::Pop, Op::Const(0), Op::Const(0), Op::Or])
+        .bind(l)
+        .op(Op::Emit(0));
+    assert_eq!(conds(&a), [Cond::True, Cond::False, Cond::False]);
+}
+
+#[test]
+fn dropped_short_circuits_keep_kleene_results() {
+    // `E and …` and `E or …` still evaluate the other side; `false and E` is false.
+    for (first, jump, combine, second, expect) in [
+        (E, Op::JumpIfFalse as fn(u16) -> Op, Op::And, F, Cond::False),
+        (E, Op::JumpIfFalse, Op::And, T, Cond::Error),
+        (F, Op::JumpIfFalse, Op::And, E, Cond::False),
+        (E, Op::JumpIfTrue, Op::Or, T, Cond::True),
+        (T, Op::JumpIfTrue, Op::Or, E, Cond::True),
+        (F, Op::JumpIfTrue, Op::Or, E, Cond::Error),
+    ] {
+        let mut consts = vec![1, 0];
+        let mut a = Asm::new();
+        let l = a.label();
+        push_inputs(&mut a, &mut consts, &[first]);
+        a.jump(jump, l);
+        push_inputs(&mut a, &mut consts, &[second]);
+        a.op(combine).bind(l).op(Op::Emit(0));
+        assert_eq!(
+            run_code(&a, &consts, 1).0,
+            expect,
+            "{first:?} {combine:?} {second:?}"
+        );
+    }
+}
+
 // Differential property test: random well-formed expression trees, compiled to bytecode the way a
 // compiler would (short circuits, `LoadOr` defaults, locals), must give the same clause conditions in
 // the interpreter as a direct evaluation of the tree by the rules of `docs/bytecode.md`.
@@ -985,6 +1144,9 @@ mod differential {
             prologue in proptest::collection::vec(expr(false, false, 20), LOCALS as usize),
             clauses in proptest::collection::vec(expr(false, true, 20), 1..=5),
             gate_clauses in proptest::collection::vec(expr(true, false, 20), 1..=5),
+            // A rule scope around the rails clauses, compiled as `scope JumpIfFalse L (Dup e And
+            // Emit)* L: Pop`; the interpreter if-converts it when that is unobservable.
+            scope in proptest::option::of(expr(false, true, 20)),
             extra_consts in proptest::collection::vec(value(), 20),
             slots in proptest::collection::vec(value(), 34),
             missing in any::<u64>(),
@@ -1001,9 +1163,24 @@ mod differential {
                     asm.op(Op::LocalSet(l as u8));
                 }
             }
+            let scope = scope.filter(|_| !gate);
+            let end = asm.label();
+            if let Some(sc) = &scope {
+                compile(sc, &mut asm);
+                asm.jump(Op::JumpIfFalse, end);
+            }
             for (i, e) in exprs.iter().enumerate() {
+                if scope.is_some() {
+                    asm.op(Op::Dup);
+                }
                 compile(e, &mut asm);
+                if scope.is_some() {
+                    asm.op(Op::And);
+                }
                 asm.op(Op::Emit(first + i as u16));
+            }
+            if scope.is_some() {
+                asm.bind(end).op(Op::Pop);
             }
             let (code, cost) = asm.finish();
             a.functions[f].code = code;
@@ -1026,9 +1203,16 @@ mod differential {
                     env.locals[l] = eval(e, &env);
                 }
             }
+            let sv = scope.as_ref().map(|sc| eval(sc, &env));
             for (i, e) in exprs.iter().enumerate() {
                 let c = ClauseId(first + i as u16);
-                prop_assert_eq!(bits.cond(c), Some(cond_of(eval(e, &env))), "clause {:?} = {:?}", c, e);
+                let expect = match sv {
+                    None => cond_of(eval(e, &env)),
+                    // A definitely false scope skips its clauses: never emitted, so false.
+                    Some((0, false)) => Cond::False,
+                    Some(sv) => cond_of(apply(Op::And, &[sv, eval(e, &env)])),
+                };
+                prop_assert_eq!(bits.cond(c), Some(expect), "clause {:?} = {:?} in {:?}", c, e, scope);
             }
         }
     }

@@ -1,10 +1,11 @@
 //! The bytecode ops: in goes a code byte string (or an `Op` value), out come decoded ops, their encoding,
 //! stack effects and a stable disassembly text.
 //!
-//! Every op is declared once, in the `ops!` table below. The table generates [`Op`], [`Op::encode`],
-//! [`Op::decode`], [`Op::stack_effect`], [`Op::mnemonic`], [`Op::branch`] and the disassembler; the
-//! interpreter (`interp`) matches the generated enum exhaustively, so a new row fails to compile until
-//! its semantics are written. Semantics are specified in `docs/bytecode.md`, "Evaluation semantics".
+//! Every op is declared once, in the `op_table!` below. Expanded by `ops!`, it generates [`Op`],
+//! [`Op::encode`], [`Op::decode`], [`Op::stack_effect`], [`Op::mnemonic`], [`Op::branch`] and the
+//! disassembler; expanded by the interpreter, it generates the variants of the enum the interpreter
+//! dispatches on, which it matches exhaustively, so a new row fails to compile until its semantics
+//! are written there. Semantics are specified in `docs/bytecode.md`, "Evaluation semantics".
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -247,121 +248,132 @@ macro_rules! ops {
     };
 }
 
-ops! {
-    /// Push `consts[k]`.
-    Const(k: u16) = 0x01, [0 => 1];
-    /// Push slot `s` of the record (a slot that is never missing).
-    Load(s: u16) = 0x02, [0 => 1];
-    /// If optional slot `s` is present, push it and jump `off` forward; otherwise fall through to the
-    /// code that pushes the default.
-    LoadOr(s: u16, off: Rel) = 0x03, [0 => 0 | 1];
-    /// Push whether optional slot `s` is present.
-    Known(s: u16) = 0x04, [0 => 1];
-    /// Push a copy of the top entry.
-    Dup = 0x05, [1 => 2];
-    /// Drop the top entry.
-    Pop = 0x06, [1 => 0];
-    /// Pop into local `l`.
-    LocalSet(l: u8) = 0x07, [1 => 0];
-    /// Push local `l` (written on every path before this point).
-    LocalGet(l: u8) = 0x08, [0 => 1];
-    /// Copy the top entry into local `l`, leaving it on the stack.
-    LocalTee(l: u8) = 0x09, [1 => 1];
-    /// Convert an `int` to a `float` (`as f64`, never an error).
-    I2F = 0x0a, [1 => 1];
+/// THE op table. Each row: doc, name and operands, opcode byte, `[pops => pushes | pushes when the
+/// jump is taken]`. It is expanded by `ops!` here and by the interpreter's instruction enum
+/// (`interp::fuse`), so a row is all an op needs besides its semantics in `interp`.
+macro_rules! op_table {
+    ($expand:ident) => {
+        $expand! {
+            /// Push `consts[k]`.
+            Const(k: u16) = 0x01, [0 => 1];
+            /// Push slot `s` of the record (a slot that is never missing).
+            Load(s: u16) = 0x02, [0 => 1];
+            /// If optional slot `s` is present, push it and jump `off` forward; otherwise fall through to the
+            /// code that pushes the default.
+            LoadOr(s: u16, off: Rel) = 0x03, [0 => 0 | 1];
+            /// Push whether optional slot `s` is present.
+            Known(s: u16) = 0x04, [0 => 1];
+            /// Push a copy of the top entry.
+            Dup = 0x05, [1 => 2];
+            /// Drop the top entry.
+            Pop = 0x06, [1 => 0];
+            /// Pop into local `l`.
+            LocalSet(l: u8) = 0x07, [1 => 0];
+            /// Push local `l` (written on every path before this point).
+            LocalGet(l: u8) = 0x08, [0 => 1];
+            /// Copy the top entry into local `l`, leaving it on the stack.
+            LocalTee(l: u8) = 0x09, [1 => 1];
+            /// Convert an `int` to a `float` (`as f64`, never an error).
+            I2F = 0x0a, [1 => 1];
 
-    /// `a + b`, error on overflow.
-    AddI = 0x10, [2 => 1];
-    /// `a - b`, error on overflow.
-    SubI = 0x11, [2 => 1];
-    /// `a * b`, error on overflow.
-    MulI = 0x12, [2 => 1];
-    /// `a / b` truncating, error on `b == 0` and on `i64::MIN / -1`.
-    DivI = 0x13, [2 => 1];
-    /// `-a`, error on `i64::MIN`.
-    NegI = 0x14, [1 => 1];
-    /// `|a|`, error on `i64::MIN`.
-    AbsI = 0x15, [1 => 1];
-    /// `if a <= b { a } else { b }`.
-    MinI = 0x16, [2 => 1];
-    /// `if a >= b { a } else { b }`.
-    MaxI = 0x17, [2 => 1];
-    /// `a + b`, error when not finite.
-    AddF = 0x18, [2 => 1];
-    /// `a - b`, error when not finite.
-    SubF = 0x19, [2 => 1];
-    /// `a * b`, error when not finite.
-    MulF = 0x1a, [2 => 1];
-    /// `a / b`, error when not finite (division by zero included).
-    DivF = 0x1b, [2 => 1];
-    /// Flip the sign bit (never an error).
-    NegF = 0x1c, [1 => 1];
-    /// Clear the sign bit (never an error).
-    AbsF = 0x1d, [1 => 1];
-    /// `if a <= b { a } else { b }` with IEEE comparison.
-    MinF = 0x1e, [2 => 1];
-    /// `if a >= b { a } else { b }` with IEEE comparison.
-    MaxF = 0x1f, [2 => 1];
+            /// `a + b`, error on overflow.
+            AddI = 0x10, [2 => 1];
+            /// `a - b`, error on overflow.
+            SubI = 0x11, [2 => 1];
+            /// `a * b`, error on overflow.
+            MulI = 0x12, [2 => 1];
+            /// `a / b` truncating, error on `b == 0` and on `i64::MIN / -1`.
+            DivI = 0x13, [2 => 1];
+            /// `-a`, error on `i64::MIN`.
+            NegI = 0x14, [1 => 1];
+            /// `|a|`, error on `i64::MIN`.
+            AbsI = 0x15, [1 => 1];
+            /// `if a <= b { a } else { b }`.
+            MinI = 0x16, [2 => 1];
+            /// `if a >= b { a } else { b }`.
+            MaxI = 0x17, [2 => 1];
+            /// `a + b`, error when not finite.
+            AddF = 0x18, [2 => 1];
+            /// `a - b`, error when not finite.
+            SubF = 0x19, [2 => 1];
+            /// `a * b`, error when not finite.
+            MulF = 0x1a, [2 => 1];
+            /// `a / b`, error when not finite (division by zero included).
+            DivF = 0x1b, [2 => 1];
+            /// Flip the sign bit (never an error).
+            NegF = 0x1c, [1 => 1];
+            /// Clear the sign bit (never an error).
+            AbsF = 0x1d, [1 => 1];
+            /// `if a <= b { a } else { b }` with IEEE comparison.
+            MinF = 0x1e, [2 => 1];
+            /// `if a >= b { a } else { b }` with IEEE comparison.
+            MaxF = 0x1f, [2 => 1];
 
-    /// Bit equality.
-    Eq = 0x20, [2 => 1];
-    /// Bit inequality.
-    Ne = 0x21, [2 => 1];
-    /// IEEE `==`.
-    EqF = 0x22, [2 => 1];
-    /// IEEE `!=` (true when either is NaN).
-    NeF = 0x23, [2 => 1];
-    /// Signed `<`.
-    LtI = 0x24, [2 => 1];
-    /// Signed `<=`.
-    LeI = 0x25, [2 => 1];
-    /// Signed `>`.
-    GtI = 0x26, [2 => 1];
-    /// Signed `>=`.
-    GeI = 0x27, [2 => 1];
-    /// Unsigned `<` (versions).
-    LtU = 0x28, [2 => 1];
-    /// Unsigned `<=` (versions).
-    LeU = 0x29, [2 => 1];
-    /// Unsigned `>` (versions).
-    GtU = 0x2a, [2 => 1];
-    /// Unsigned `>=` (versions).
-    GeU = 0x2b, [2 => 1];
-    /// IEEE `<`.
-    LtF = 0x2c, [2 => 1];
-    /// IEEE `<=`.
-    LeF = 0x2d, [2 => 1];
-    /// IEEE `>`.
-    GtF = 0x2e, [2 => 1];
-    /// IEEE `>=`.
-    GeF = 0x2f, [2 => 1];
-    /// Pop `x lo hi`, push `lo <= x && x <= hi` (signed).
-    BetweenI = 0x30, [3 => 1];
-    /// Pop `x lo hi`, push `lo <= x && x <= hi` (unsigned).
-    BetweenU = 0x31, [3 => 1];
-    /// Pop `x lo hi`, push `lo <= x && x <= hi` (IEEE).
-    BetweenF = 0x32, [3 => 1];
-    /// Push whether `x` is bit-equal to one of `consts[k .. k + n]`.
-    InSetI(k: u16, n: u16) = 0x33, [1 => 1];
-    /// Push whether `x` is IEEE-equal to one of `consts[k .. k + n]`.
-    InSetF(k: u16, n: u16) = 0x34, [1 => 1];
+            /// Bit equality.
+            Eq = 0x20, [2 => 1];
+            /// Bit inequality.
+            Ne = 0x21, [2 => 1];
+            /// IEEE `==`.
+            EqF = 0x22, [2 => 1];
+            /// IEEE `!=` (true when either is NaN).
+            NeF = 0x23, [2 => 1];
+            /// Signed `<`.
+            LtI = 0x24, [2 => 1];
+            /// Signed `<=`.
+            LeI = 0x25, [2 => 1];
+            /// Signed `>`.
+            GtI = 0x26, [2 => 1];
+            /// Signed `>=`.
+            GeI = 0x27, [2 => 1];
+            /// Unsigned `<` (versions).
+            LtU = 0x28, [2 => 1];
+            /// Unsigned `<=` (versions).
+            LeU = 0x29, [2 => 1];
+            /// Unsigned `>` (versions).
+            GtU = 0x2a, [2 => 1];
+            /// Unsigned `>=` (versions).
+            GeU = 0x2b, [2 => 1];
+            /// IEEE `<`.
+            LtF = 0x2c, [2 => 1];
+            /// IEEE `<=`.
+            LeF = 0x2d, [2 => 1];
+            /// IEEE `>`.
+            GtF = 0x2e, [2 => 1];
+            /// IEEE `>=`.
+            GeF = 0x2f, [2 => 1];
+            /// Pop `x lo hi`, push `lo <= x && x <= hi` (signed).
+            BetweenI = 0x30, [3 => 1];
+            /// Pop `x lo hi`, push `lo <= x && x <= hi` (unsigned).
+            BetweenU = 0x31, [3 => 1];
+            /// Pop `x lo hi`, push `lo <= x && x <= hi` (IEEE).
+            BetweenF = 0x32, [3 => 1];
+            /// Push whether `x` is bit-equal to one of `consts[k .. k + n]`.
+            InSetI(k: u16, n: u16) = 0x33, [1 => 1];
+            /// Push whether `x` is IEEE-equal to one of `consts[k .. k + n]`.
+            InSetF(k: u16, n: u16) = 0x34, [1 => 1];
 
-    /// Kleene not: `not E = E`.
-    Not = 0x38, [1 => 1];
-    /// Kleene and: `false and E = false`, `true and E = E`.
-    And = 0x39, [2 => 1];
-    /// Kleene or: `true or E = true`, `false or E = E`.
-    Or = 0x3a, [2 => 1];
+            /// Kleene not: `not E = E`.
+            Not = 0x38, [1 => 1];
+            /// Kleene and: `false and E = false`, `true and E = E`.
+            And = 0x39, [2 => 1];
+            /// Kleene or: `true or E = true`, `false or E = E`.
+            Or = 0x3a, [2 => 1];
 
-    /// Jump `off` forward when the top is definitely false (no error, value 0); the top stays.
-    JumpIfFalse(off: Rel) = 0x40, [1 => 1];
-    /// Jump `off` forward when the top is definitely true (no error, value non-zero); the top stays,
-    /// as `1`.
-    JumpIfTrue(off: Rel) = 0x41, [1 => 1];
+            /// Jump `off` forward when the top is definitely false (no error, value 0); the top stays.
+            JumpIfFalse(off: Rel) = 0x40, [1 => 1];
+            /// Jump `off` forward when the top is definitely true (no error, value non-zero); the top stays,
+            /// as `1`.
+            JumpIfTrue(off: Rel) = 0x41, [1 => 1];
 
-    /// Pop a bool and record it as clause `c`'s condition: true, false or erroneous.
-    Emit(c: u16) = 0x48, [1 => 0];
+            /// Pop a bool and record it as clause `c`'s condition: true, false or erroneous.
+            Emit(c: u16) = 0x48, [1 => 0];
+
+        }
+    };
 }
+pub(crate) use op_table;
+
+op_table!(ops);
 
 impl fmt::Display for Op {
     /// The mnemonic and raw operands (a jump prints `+off` without a target: it has no offset here).

@@ -49,14 +49,29 @@ const WEEKDAYS: u16 = 7;
 #[derive(Clone, Debug)]
 pub struct Policy {
     artifact: Artifact,
-    /// Per function: decoded ops, jump operands counting instructions forward from the next one.
-    code: Vec<Vec<Op>>,
+    /// Per function, what running it needs, gathered in one place.
+    fns: Vec<Prepared>,
     by_kind: [Option<FnId>; 4],
     /// Per gate: its function.
     gates: Vec<FnId>,
     /// Per word of the device record's missing mask: the bits that must be clear (slots that may not be
     /// missing, and bits past the last slot).
     device_required: Vec<u64>,
+    /// One bit per clause: is it a `deny` clause? (Lets `decision::rails` work a word at a time.)
+    deny: Vec<u64>,
+}
+
+/// A function as the interpreter runs it.
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    /// Decoded ops, jump operands counting instructions forward from the next one.
+    pub code: Vec<Op>,
+    /// The same code with common idioms fused, as the interpreter dispatches it.
+    pub insts: Vec<crate::interp::Inst>,
+    pub layout: Layout,
+    pub clauses: core::ops::Range<usize>,
+    pub max_stack: u8,
+    pub n_locals: u8,
 }
 
 /// Every bit must be clear in the gate record's missing mask: no gate slot is optional.
@@ -78,12 +93,32 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
     check_rollout(&artifact)?;
     let (code, by_kind, gates) = check_functions(&artifact)?;
     let device_required = required_mask(&artifact.optional);
+    let fns = artifact
+        .functions
+        .iter()
+        .zip(code)
+        .map(|(f, code)| Prepared {
+            insts: crate::interp::fuse(&code),
+            code,
+            layout: layout_of(f.kind),
+            clauses: f.clause_range(),
+            max_stack: f.max_stack,
+            n_locals: f.n_locals,
+        })
+        .collect();
+    let mut deny = vec![0u64; artifact.clauses.len().div_ceil(64)];
+    for (i, c) in artifact.clauses.iter().enumerate() {
+        if let (ClauseKind::Deny, Some(w)) = (c.kind, deny.get_mut(i / 64)) {
+            *w |= 1 << (i % 64);
+        }
+    }
     Ok(Policy {
         artifact,
-        code,
+        fns,
         by_kind,
         gates,
         device_required,
+        deny,
     })
 }
 
@@ -116,12 +151,21 @@ impl Policy {
     /// The decoded code of `f`. Unlike ops decoded from bytes, jump operands here count instructions
     /// forward from the instruction after the jump.
     pub fn code(&self, f: FnId) -> Option<&[Op]> {
-        self.code.get(f.index()).map(Vec::as_slice)
+        self.fns.get(f.index()).map(|p| p.code.as_slice())
     }
 
     /// The record layout `f` reads.
     pub fn layout(&self, f: FnId) -> Option<Layout> {
-        self.function_def(f).map(|def| layout_of(def.kind))
+        self.fns.get(f.index()).map(|p| p.layout)
+    }
+
+    pub(crate) fn prepared(&self, f: FnId) -> Option<&Prepared> {
+        self.fns.get(f.index())
+    }
+
+    /// One bit per clause, set for `deny` clauses.
+    pub(crate) fn deny_mask(&self) -> &[u64] {
+        &self.deny
     }
 
     /// Slots in a record of `layout`.
