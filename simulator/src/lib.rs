@@ -7,3 +7,6 @@
 
 pub mod input;
 pub mod schema;
+pub mod population;
+pub mod rng;
+pub mod stats;
