@@ -13,6 +13,8 @@
 //! The format and the decision procedure are `golden/src/vector.rs`, compiled in here by path so that
 //! writer and reader share one definition without the compiler depending on the golden crate.
 
+// Shared with the other compiler tests; not every helper is used here.
+#[allow(dead_code)]
 mod common;
 
 // `vector.rs` is `no_std` code that names `alloc::`.
@@ -34,15 +36,19 @@ use fleetgate_runtime::ClauseBits;
 use fleetgate_runtime::artifact::FunctionKind;
 use fleetgate_runtime::ring::{GATE_SLOTS, PPM};
 
-use vector::{Origin, Writer};
+use vector::{Entry, Origin, Writer};
 
 const SEED: u64 = 0x0060_1de7;
 /// Sampled device records per package (each gives one vector per device function).
 const SAMPLED_DEVICES: usize = 48;
 /// Sampled gate records per gate.
 const SAMPLED_GATES: usize = 16;
-const DEVICE_FUNCTIONS: [FunctionKind; 4] =
-    [FunctionKind::Rails, FunctionKind::Health, FunctionKind::Constraints, FunctionKind::Rings];
+const DEVICE_FUNCTIONS: [FunctionKind; 4] = [
+    FunctionKind::Rails,
+    FunctionKind::Health,
+    FunctionKind::Constraints,
+    FunctionKind::Rings,
+];
 const BLESS: &str = "FLEETGATE_BLESS";
 
 fn vectors_dir() -> PathBuf {
@@ -53,12 +59,19 @@ fn vectors_dir() -> PathBuf {
 fn ring_points(loaded: &common::Loaded, rng: &mut Rng) -> Vec<u32> {
     let mut pool: Vec<u32> = vec![0, PPM - 1];
     for r in &loaded.compiled.artifact.rollout.rings {
-        pool.extend([r.share_ppm.saturating_sub(1), r.share_ppm, r.share_ppm.saturating_add(1)]);
+        pool.extend([
+            r.share_ppm.saturating_sub(1),
+            r.share_ppm,
+            r.share_ppm.saturating_add(1),
+        ]);
     }
     pool.retain(|&p| p < PPM);
     pool.sort_unstable();
     pool.dedup();
-    (0..8).map(|_| rng.below(u64::from(PPM)) as u32).chain(pool).collect()
+    (0..8)
+        .map(|_| rng.below(u64::from(PPM)) as u32)
+        .chain(pool)
+        .collect()
 }
 
 /// The records of one package, in a fixed order, without repeats.
@@ -98,7 +111,10 @@ fn records(loaded: &common::Loaded) -> Records {
     for test in &pkg.tests {
         let Some(ring) = &test.ring else { continue };
         let rollout = test.rollout.unwrap_or(ring.total);
-        let split = ring.by.iter().flat_map(|(_, values)| values.iter().map(|(_, counts)| counts));
+        let split = ring
+            .by
+            .iter()
+            .flat_map(|(_, values)| values.iter().map(|(_, counts)| counts));
         for counts in std::iter::once(&ring.total).chain(split) {
             let rec = layout::gate_record(counts, &rollout);
             if seen.insert(rec) {
@@ -122,7 +138,9 @@ fn push(
     what: &str,
 ) {
     let policy = &engines.compiled.policy;
-    let Some(f) = policy.function(kind) else { return };
+    let Some(f) = policy.function(kind) else {
+        return;
+    };
     let range = policy.function_def(f).map_or(0..0, |d| d.clause_range());
     let (slots, missing): (&[u64], &[u64]) = match input {
         Input::Device(d) => (&d.slots, &d.missing),
@@ -130,19 +148,51 @@ fn push(
     };
     let mut reference = ClauseBits::for_policy(policy);
     let mut interp = ClauseBits::for_policy(policy);
-    engines.run(EngineKind::Reference, kind, input, &mut reference).expect("the reference evaluator runs");
-    engines.run(EngineKind::Interp, kind, input, &mut interp).expect("the interpreter runs");
-    assert_eq!(reference, interp, "{what}: reference and interpreter disagree on {kind:?} for {slots:?} (missing {missing:?})");
+    engines
+        .run(EngineKind::Reference, kind, input, &mut reference)
+        .expect("the reference evaluator runs");
+    engines
+        .run(EngineKind::Interp, kind, input, &mut interp)
+        .expect("the interpreter runs");
+    assert_eq!(
+        reference, interp,
+        "{what}: reference and interpreter disagree on {kind:?} for {slots:?} (missing {missing:?})"
+    );
     let mut counters = vec![0u8; usize::from(policy.artifact().n_counters)];
-    let decision = vector::decide(policy, kind, &reference, slots, versions, &mut counters, point_ppm);
-    w.push(kind, origin, slots, missing, &reference, range, &decision).expect("the vector fits the format");
+    let per_slots: Vec<u16> = match kind {
+        FunctionKind::Gate(g) => vector::per_slots(policy, g).collect(),
+        _ => Vec::new(),
+    };
+    let mut inputs = vector::Inputs {
+        record: slots,
+        versions,
+        counters: &mut counters,
+        point_ppm,
+        per_slots: &per_slots,
+    };
+    let decision = vector::decide(policy, kind, &reference, &mut inputs);
+    let entry = Entry {
+        kind,
+        origin,
+        slots,
+        missing,
+        bits: &reference,
+        clauses: range,
+        decision: &decision,
+    };
+    w.push(&entry).expect("the vector fits the format");
 }
 
 fn generate(dir: &Path) -> (String, Vec<u8>) {
-    let name = dir.file_name().and_then(|n| n.to_str()).expect("package directory name").to_owned();
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("package directory name")
+        .to_owned();
     let loaded = common::load(dir);
     let engines = Engines::new(&loaded.package, &loaded.compiled);
-    let mut w = Writer::new(&name, &loaded.compiled.bytes).expect("name and artifact fit the format");
+    let mut w =
+        Writer::new(&name, &loaded.compiled.bytes).expect("name and artifact fit the format");
     let recs = records(&loaded);
     let mut rng = Rng::new(SEED ^ 0x5249_4e47);
     let points = ring_points(&loaded, &mut rng);
@@ -150,26 +200,51 @@ fn generate(dir: &Path) -> (String, Vec<u8>) {
         let versions = testing::plane_versions(&loaded.compiled, rec);
         let point = points[i % points.len()];
         for kind in DEVICE_FUNCTIONS {
-            push(&mut w, &engines, kind, *origin, Input::Device(rec), &versions, point, &name);
+            push(
+                &mut w,
+                &engines,
+                kind,
+                *origin,
+                Input::Device(rec),
+                &versions,
+                point,
+                &name,
+            );
         }
     }
     for g in 0..loaded.compiled.artifact.rollout.gates.len() {
         let g = u8::try_from(g).expect("at most 255 gates");
         for (origin, rec) in &recs.gates {
-            push(&mut w, &engines, FunctionKind::Gate(g), *origin, Input::Gate(rec), &[], 0, &name);
+            push(
+                &mut w,
+                &engines,
+                FunctionKind::Gate(g),
+                *origin,
+                Input::Gate(rec),
+                &[],
+                0,
+                &name,
+            );
         }
     }
     let n = w.len();
     let bytes = w.finish().expect("the file fits the format");
     // Read back what was written: the parser must take it, with every vector.
-    let parsed = vector::parse(&bytes).unwrap_or_else(|e| panic!("{name}: the written file does not parse: {e}"));
-    assert_eq!((parsed.package, parsed.artifact, parsed.len()), (name.as_str(), &loaded.compiled.bytes[..], n));
+    let parsed = vector::parse(&bytes)
+        .unwrap_or_else(|e| panic!("{name}: the written file does not parse: {e}"));
+    assert_eq!(
+        (parsed.package, parsed.artifact, parsed.len()),
+        (name.as_str(), &loaded.compiled.bytes[..], n)
+    );
     assert_eq!(parsed.vectors().count(), n);
     (name, bytes)
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
 }
 
 #[test]
@@ -205,9 +280,13 @@ fn golden_vectors_are_up_to_date() {
         let path = entry.path();
         if path.extension().is_some_and(|x| x == "fgv") && !expected_files.contains(&path) {
             if bless {
-                std::fs::remove_file(&path).unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
+                std::fs::remove_file(&path)
+                    .unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
             } else {
-                problems.push(format!("{} belongs to no package under policies/", path.display()));
+                problems.push(format!(
+                    "{} belongs to no package under policies/",
+                    path.display()
+                ));
             }
         }
     }
