@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use fleetgate_lang::diagnostics::Diagnostic;
 use fleetgate_lang::typed::{
-    ArithOp, ClauseId, CmpKind, CmpOp, Expr, ExprKind, FieldRef, NumKind, Package, RingField, Ty, Value,
+    ArithOp, ClauseId, CmpKind, CmpOp, Expr, ExprKind, FieldRef, NumKind, Package, RingField, Ty,
+    Value,
 };
 
 use crate::diagnostics as diag;
@@ -28,7 +29,10 @@ struct Iv {
 }
 
 impl Iv {
-    const ALL: Iv = Iv { lo: f64::NEG_INFINITY, hi: f64::INFINITY };
+    const ALL: Iv = Iv {
+        lo: f64::NEG_INFINITY,
+        hi: f64::INFINITY,
+    };
 
     fn point(v: f64) -> Iv {
         Iv { lo: v, hi: v }
@@ -39,11 +43,17 @@ impl Iv {
     }
 
     fn meet(self, o: Iv) -> Iv {
-        Iv { lo: self.lo.max(o.lo), hi: self.hi.min(o.hi) }
+        Iv {
+            lo: self.lo.max(o.lo),
+            hi: self.hi.min(o.hi),
+        }
     }
 
     fn hull(self, o: Iv) -> Iv {
-        Iv { lo: self.lo.min(o.lo), hi: self.hi.max(o.hi) }
+        Iv {
+            lo: self.lo.min(o.lo),
+            hi: self.hi.max(o.hi),
+        }
     }
 }
 
@@ -81,17 +91,31 @@ impl Analysis<'_> {
                 match field.ty {
                     Ty::Float if field.percent => Iv { lo: 0.0, hi: 1.0 },
                     Ty::Bool => Iv { lo: 0.0, hi: 1.0 },
-                    Ty::Enum(e) => Iv { lo: 0.0, hi: (self.pkg.enum_(e).variants.len() - 1) as f64 },
-                    Ty::Version => Iv { lo: 0.0, hi: ((1u64 << 48) - 1) as f64 },
+                    Ty::Enum(e) => Iv {
+                        lo: 0.0,
+                        hi: (self.pkg.enum_(e).variants.len() - 1) as f64,
+                    },
+                    Ty::Version => Iv {
+                        lo: 0.0,
+                        hi: ((1u64 << 48) - 1) as f64,
+                    },
                     _ => Iv::ALL,
                 }
             }
-            FieldRef::Plane(_) | FieldRef::Release(_) => Iv { lo: 0.0, hi: ((1u64 << 48) - 1) as f64 },
+            FieldRef::Plane(_) | FieldRef::Release(_) => Iv {
+                lo: 0.0,
+                hi: ((1u64 << 48) - 1) as f64,
+            },
             FieldRef::NowHour => Iv { lo: 0.0, hi: 23.0 },
             FieldRef::NowWeekday => Iv { lo: 0.0, hi: 6.0 },
             FieldRef::Ring(r) | FieldRef::Rollout(r) => match r {
-                RingField::SuccessRate | RingField::FailureRate | RingField::FailureUpper => Iv { lo: 0.0, hi: 1.0 },
-                _ => Iv { lo: 0.0, hi: i64::MAX as f64 },
+                RingField::SuccessRate | RingField::FailureRate | RingField::FailureUpper => {
+                    Iv { lo: 0.0, hi: 1.0 }
+                }
+                _ => Iv {
+                    lo: 0.0,
+                    hi: i64::MAX as f64,
+                },
             },
         }
     }
@@ -109,26 +133,51 @@ impl Analysis<'_> {
             ExprKind::Widen(x) => self.range(x, env),
             ExprKind::Neg(_, x) => {
                 let r = self.range(x, env);
-                Iv { lo: -r.hi, hi: -r.lo }
+                Iv {
+                    lo: -r.hi,
+                    hi: -r.lo,
+                }
             }
             ExprKind::Abs(_, x) => {
                 let r = self.range(x, env);
-                let lo = if r.lo <= 0.0 && r.hi >= 0.0 { 0.0 } else { r.lo.abs().min(r.hi.abs()) };
-                Iv { lo, hi: r.lo.abs().max(r.hi.abs()) }
+                let lo = if r.lo <= 0.0 && r.hi >= 0.0 {
+                    0.0
+                } else {
+                    r.lo.abs().min(r.hi.abs())
+                };
+                Iv {
+                    lo,
+                    hi: r.lo.abs().max(r.hi.abs()),
+                }
             }
             ExprKind::Arith(op, _, a, b) => {
                 let (a, b) = (self.range(a, env), self.range(b, env));
                 match op {
-                    ArithOp::Add => Iv { lo: a.lo + b.lo, hi: a.hi + b.hi },
-                    ArithOp::Sub => Iv { lo: a.lo - b.hi, hi: a.hi - b.lo },
-                    ArithOp::Min => Iv { lo: a.lo.min(b.lo), hi: a.hi.min(b.hi) },
-                    ArithOp::Max => Iv { lo: a.lo.max(b.lo), hi: a.hi.max(b.hi) },
+                    ArithOp::Add => Iv {
+                        lo: a.lo + b.lo,
+                        hi: a.hi + b.hi,
+                    },
+                    ArithOp::Sub => Iv {
+                        lo: a.lo - b.hi,
+                        hi: a.hi - b.lo,
+                    },
+                    ArithOp::Min => Iv {
+                        lo: a.lo.min(b.lo),
+                        hi: a.hi.min(b.hi),
+                    },
+                    ArithOp::Max => Iv {
+                        lo: a.lo.max(b.lo),
+                        hi: a.hi.max(b.hi),
+                    },
                     ArithOp::Mul => {
                         let c = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi];
                         if c.iter().any(|x| x.is_nan()) {
                             Iv::ALL
                         } else {
-                            Iv { lo: c.iter().copied().fold(f64::INFINITY, f64::min), hi: c.iter().copied().fold(f64::NEG_INFINITY, f64::max) }
+                            Iv {
+                                lo: c.iter().copied().fold(f64::INFINITY, f64::min),
+                                hi: c.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                            }
                         }
                     }
                     ArithOp::Div => Iv::ALL,
@@ -144,13 +193,16 @@ impl Analysis<'_> {
             ExprKind::Const(_) | ExprKind::Field(_) | ExprKind::Known(_) => false,
             ExprKind::Coalesce(_, d) => self.may_error(d),
             ExprKind::Let(id) => self.may_error(&self.pkg.let_(*id).expr),
-            ExprKind::Neg(NumKind::Float, x) | ExprKind::Abs(NumKind::Float, x) | ExprKind::Widen(x) | ExprKind::Not(x) => {
-                self.may_error(x)
-            }
+            ExprKind::Neg(NumKind::Float, x)
+            | ExprKind::Abs(NumKind::Float, x)
+            | ExprKind::Widen(x)
+            | ExprKind::Not(x) => self.may_error(x),
             ExprKind::Neg(..) | ExprKind::Abs(..) | ExprKind::Arith(..) => true,
             ExprKind::Cmp(_, _, a, b) => self.may_error(a) || self.may_error(b),
             ExprKind::In(_, x, _) => self.may_error(x),
-            ExprKind::Between(_, x, lo, hi) => self.may_error(x) || self.may_error(lo) || self.may_error(hi),
+            ExprKind::Between(_, x, lo, hi) => {
+                self.may_error(x) || self.may_error(lo) || self.may_error(hi)
+            }
             ExprKind::And(xs) | ExprKind::Or(xs) => xs.iter().any(|x| self.may_error(x)),
         }
     }
@@ -166,7 +218,9 @@ impl Analysis<'_> {
 
     /// Narrows `env` so that `field OP c` holds (`want`) or fails (`!want`); `false` if impossible.
     fn refine(&self, e: &Expr, want: bool, env: &mut Env) -> bool {
-        let ExprKind::Cmp(op, kind, a, b) = &e.kind else { return true };
+        let ExprKind::Cmp(op, kind, a, b) = &e.kind else {
+            return true;
+        };
         let float = *kind == CmpKind::Float;
         let (field, c, op) = match (Self::plain_field(a), &b.kind, Self::plain_field(b), &a.kind) {
             (Some((f, _)), ExprKind::Const(v), _, _) => (f, num(*v), *op),
@@ -177,15 +231,33 @@ impl Analysis<'_> {
         let op = if want { op } else { negate(op) };
         let cur = self.field_iv(field, env);
         let next = match op {
-            CmpOp::Lt => cur.meet(Iv { lo: f64::NEG_INFINITY, hi: step_down(c, float) }),
-            CmpOp::Le => cur.meet(Iv { lo: f64::NEG_INFINITY, hi: c }),
-            CmpOp::Gt => cur.meet(Iv { lo: step_up(c, float), hi: f64::INFINITY }),
-            CmpOp::Ge => cur.meet(Iv { lo: c, hi: f64::INFINITY }),
+            CmpOp::Lt => cur.meet(Iv {
+                lo: f64::NEG_INFINITY,
+                hi: step_down(c, float),
+            }),
+            CmpOp::Le => cur.meet(Iv {
+                lo: f64::NEG_INFINITY,
+                hi: c,
+            }),
+            CmpOp::Gt => cur.meet(Iv {
+                lo: step_up(c, float),
+                hi: f64::INFINITY,
+            }),
+            CmpOp::Ge => cur.meet(Iv {
+                lo: c,
+                hi: f64::INFINITY,
+            }),
             CmpOp::Eq => cur.meet(Iv::point(c)),
             // `!=` only narrows at an end point.
             CmpOp::Ne if cur.lo == c && cur.hi == c => Iv { lo: 1.0, hi: 0.0 },
-            CmpOp::Ne if cur.lo == c => Iv { lo: step_up(c, float), hi: cur.hi },
-            CmpOp::Ne if cur.hi == c => Iv { lo: cur.lo, hi: step_down(c, float) },
+            CmpOp::Ne if cur.lo == c => Iv {
+                lo: step_up(c, float),
+                hi: cur.hi,
+            },
+            CmpOp::Ne if cur.hi == c => Iv {
+                lo: cur.lo,
+                hi: step_down(c, float),
+            },
             CmpOp::Ne => cur,
         };
         env.insert(field, next);
@@ -234,11 +306,19 @@ impl Analysis<'_> {
             }
             ExprKind::Between(_, x, lo, hi) => {
                 let (x, lo, hi) = (self.range(x, env), self.range(lo, env), self.range(hi, env));
-                if want { x.hi >= lo.lo && x.lo <= hi.hi && lo.lo <= hi.hi } else { x.lo < lo.hi || x.hi > hi.lo }
+                if want {
+                    x.hi >= lo.lo && x.lo <= hi.hi && lo.lo <= hi.hi
+                } else {
+                    x.lo < lo.hi || x.hi > hi.lo
+                }
             }
             ExprKind::In(_, x, values) => {
                 let r = self.range(x, env);
-                let points: Vec<f64> = values.iter().filter_map(|v| num(*v)).filter(|p| *p >= r.lo && *p <= r.hi).collect();
+                let points: Vec<f64> = values
+                    .iter()
+                    .filter_map(|v| num(*v))
+                    .filter(|p| *p >= r.lo && *p <= r.hi)
+                    .collect();
                 if want {
                     !points.is_empty()
                 } else {
@@ -303,18 +383,33 @@ pub fn clause_warnings(pkg: &Package) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, clause) in pkg.clauses.iter().enumerate() {
         let id = ClauseId(i as u32);
-        let parts: Vec<Expr> = pkg.scope_of(id).into_iter().chain(clause.cond.as_ref()).cloned().collect();
+        let parts: Vec<Expr> = pkg
+            .scope_of(id)
+            .into_iter()
+            .chain(clause.cond.as_ref())
+            .cloned()
+            .collect();
         let Some(first) = parts.first() else { continue };
         let cond = if parts.len() == 1 {
             first.clone()
         } else {
-            Expr { kind: ExprKind::And(parts.clone()), ty: Ty::Bool, span: first.span }
+            Expr {
+                kind: ExprKind::And(parts.clone()),
+                ty: Ty::Bool,
+                span: first.span,
+            }
         };
         let env = Env::new();
         if !a.sat(&cond, true, &env) {
-            out.push(diag::never_fires(clause.span, "no value of the fields it reads makes its condition true"));
+            out.push(diag::never_fires(
+                clause.span,
+                "no value of the fields it reads makes its condition true",
+            ));
         } else if !a.sat(&cond, false, &env) && !a.may_error(&cond) {
-            out.push(diag::always_fires(clause.span, "every value of the fields it reads makes its condition true"));
+            out.push(diag::always_fires(
+                clause.span,
+                "every value of the fields it reads makes its condition true",
+            ));
         }
     }
     out

@@ -71,9 +71,21 @@ impl Table<'_> {
         }
     }
 
-    fn push(&mut self, clause: artifact::Clause, kind: &str, rule: String, reason: &str, span: fleetgate_lang::Span) -> u16 {
+    fn push(
+        &mut self,
+        clause: artifact::Clause,
+        kind: &str,
+        rule: String,
+        reason: &str,
+        span: fleetgate_lang::Span,
+    ) -> u16 {
         let loc = self.sources.location(span);
-        let source = self.sources.get(span.file).line_text(loc.line).trim().to_string();
+        let source = self
+            .sources
+            .get(span.file)
+            .line_text(loc.line)
+            .trim()
+            .to_string();
         let mut clause = clause;
         clause.reason = Some(self.reason(reason));
         self.infos.push(ClauseInfo {
@@ -93,7 +105,9 @@ impl Table<'_> {
         let c = self.pkg.clause(id);
         let (kind, arg, planes) = match &c.kind {
             typed::ClauseKind::Deny => (artifact::ClauseKind::Deny, 0, PlaneSet::EMPTY),
-            typed::ClauseKind::Defer { secs } => (artifact::ClauseKind::Defer, *secs as u64, PlaneSet::EMPTY),
+            typed::ClauseKind::Defer { secs } => {
+                (artifact::ClauseKind::Defer, *secs as u64, PlaneSet::EMPTY)
+            }
             typed::ClauseKind::Rollback { planes } => {
                 let mut set = PlaneSet::EMPTY;
                 for p in planes {
@@ -126,12 +140,25 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
         return Err(cycles);
     }
     let layout = Layout::of(pkg);
-    let mut table = Table { pkg, sources, clauses: Vec::new(), infos: Vec::new(), reasons: Vec::new(), counters: 0 };
-    let mut map = ClauseMap { clauses: vec![0; pkg.clauses.len()], ..ClauseMap::default() };
+    let mut table = Table {
+        pkg,
+        sources,
+        clauses: Vec::new(),
+        infos: Vec::new(),
+        reasons: Vec::new(),
+        counters: 0,
+    };
+    let mut map = ClauseMap {
+        clauses: vec![0; pkg.clauses.len()],
+        ..ClauseMap::default()
+    };
     let mut functions = Vec::new();
 
     // Rails and health rules.
-    for (kind, rules) in [(FunctionKind::Rails, &pkg.rails), (FunctionKind::Health, &pkg.healths)] {
+    for (kind, rules) in [
+        (FunctionKind::Rails, &pkg.rails),
+        (FunctionKind::Health, &pkg.healths),
+    ] {
         let first = table.clauses.len() as u16;
         let mut lower = Lowerer::new(pkg);
         let mut blocks = Vec::new();
@@ -147,13 +174,22 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
             blocks.push(Block { scope, clauses });
         }
         let n = table.clauses.len() as u16 - first;
-        functions.push(ir::Function { kind, graph: lower.graph, blocks, first_clause: first, n_clauses: n });
+        functions.push(ir::Function {
+            kind,
+            graph: lower.graph,
+            blocks,
+            first_clause: first,
+            n_clauses: n,
+        });
     }
 
     // `incompatible` conditions.
     let first = table.clauses.len() as u16;
     let mut lower = Lowerer::new(pkg);
-    let mut block = Block { scope: None, clauses: Vec::new() };
+    let mut block = Block {
+        scope: None,
+        clauses: Vec::new(),
+    };
     let mut constraints = Vec::new();
     for d in &pkg.depends {
         constraints.push(artifact::Constraint::Depends {
@@ -181,12 +217,21 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
         block.clauses.push((index, lower.expr(&inc.cond)));
     }
     let n = table.clauses.len() as u16 - first;
-    functions.push(ir::Function { kind: FunctionKind::Constraints, graph: lower.graph, blocks: vec![block], first_clause: first, n_clauses: n });
+    functions.push(ir::Function {
+        kind: FunctionKind::Constraints,
+        graph: lower.graph,
+        blocks: vec![block],
+        first_clause: first,
+        n_clauses: n,
+    });
 
     // Ring filters.
     let first = table.clauses.len() as u16;
     let mut lower = Lowerer::new(pkg);
-    let mut block = Block { scope: None, clauses: Vec::new() };
+    let mut block = Block {
+        scope: None,
+        clauses: Vec::new(),
+    };
     let mut rings = Vec::new();
     if let Some(rollout) = &pkg.rollout {
         for (r, ring) in rollout.rings.iter().enumerate() {
@@ -202,11 +247,20 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
                 index
             });
             map.ring_filters.push(filter);
-            rings.push(artifact::Ring { share_ppm: ring.share_ppm, filter });
+            rings.push(artifact::Ring {
+                share_ppm: ring.share_ppm,
+                filter,
+            });
         }
     }
     let n = table.clauses.len() as u16 - first;
-    functions.push(ir::Function { kind: FunctionKind::Rings, graph: lower.graph, blocks: vec![block], first_clause: first, n_clauses: n });
+    functions.push(ir::Function {
+        kind: FunctionKind::Rings,
+        graph: lower.graph,
+        blocks: vec![block],
+        first_clause: first,
+        n_clauses: n,
+    });
 
     // Gates, ordered by the ring they leave.
     let mut order: Vec<GateId> = (0..pkg.gates.len()).map(|g| GateId(g as u32)).collect();
@@ -218,11 +272,16 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
         let gate = &pkg.gates[g.index()];
         let first = table.clauses.len() as u16;
         let mut lower = Lowerer::new(pkg);
-        let mut block = Block { scope: None, clauses: Vec::new() };
+        let mut block = Block {
+            scope: None,
+            clauses: Vec::new(),
+        };
         for &id in &gate.clauses {
             let index = table.typed_clause(id, a as u16);
             map.clauses[id.index()] = index;
-            block.clauses.push((index, lower.condition(pkg.clause(id).cond.as_ref())));
+            block
+                .clauses
+                .push((index, lower.condition(pkg.clause(id).cond.as_ref())));
         }
         let n = table.clauses.len() as u16 - first;
         let function = (functions.len()) as u8;
@@ -233,7 +292,12 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
             first_clause: first,
             n_clauses: n,
         });
-        gates.push(artifact::Gate { from: gate.from.index() as u8, to: gate.to.index() as u8, soak: gate.soak as u32, function });
+        gates.push(artifact::Gate {
+            from: gate.from.index() as u8,
+            to: gate.to.index() as u8,
+            soak: gate.soak as u32,
+            function,
+        });
     }
 
     // Code.
@@ -284,7 +348,15 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
         Err(e) => return Err(vec![diag::internal(pkg_span(pkg), &e.to_string())]),
     };
     let sidecar = sidecar(pkg, &artifact, table.infos, table.reasons);
-    Ok(Compiled { artifact, bytes, policy, sidecar, map, layout, functions })
+    Ok(Compiled {
+        artifact,
+        bytes,
+        policy,
+        sidecar,
+        map,
+        layout,
+        functions,
+    })
 }
 
 fn pkg_span(pkg: &Package) -> fleetgate_lang::Span {
@@ -307,7 +379,12 @@ fn emit_error(pkg: &Package, map: &ClauseMap, _table: &Table<'_>, e: EmitError) 
     }
 }
 
-fn sidecar(pkg: &Package, artifact: &Artifact, clauses: Vec<ClauseInfo>, reasons: Vec<String>) -> Sidecar {
+fn sidecar(
+    pkg: &Package,
+    artifact: &Artifact,
+    clauses: Vec<ClauseInfo>,
+    reasons: Vec<String>,
+) -> Sidecar {
     let layout = Layout::of(pkg);
     let slots = (0..layout.device_slots())
         .filter_map(|s| layout.device_field(s))
@@ -316,7 +393,11 @@ fn sidecar(pkg: &Package, artifact: &Artifact, clauses: Vec<ClauseInfo>, reasons
             let percent = matches!(f, typed::FieldRef::Device(id) if pkg.field(id).percent);
             SlotInfo {
                 name: layout::field_name(pkg, f),
-                ty: if percent { "percent".into() } else { pkg.type_name(ty) },
+                ty: if percent {
+                    "percent".into()
+                } else {
+                    pkg.type_name(ty)
+                },
                 optional,
                 variants: match ty {
                     Ty::Enum(e) => pkg.enum_(e).variants.clone(),
@@ -325,12 +406,22 @@ fn sidecar(pkg: &Package, artifact: &Artifact, clauses: Vec<ClauseInfo>, reasons
             }
         })
         .collect();
-    let rings: Vec<String> = pkg.rollout.as_ref().map(|r| r.rings.iter().map(|x| x.name.clone()).collect()).unwrap_or_default();
+    let rings: Vec<String> = pkg
+        .rollout
+        .as_ref()
+        .map(|r| r.rings.iter().map(|x| x.name.clone()).collect())
+        .unwrap_or_default();
     let gates = artifact
         .rollout
         .gates
         .iter()
-        .map(|g| format!("{} -> {}", rings[usize::from(g.from)], rings[usize::from(g.to)]))
+        .map(|g| {
+            format!(
+                "{} -> {}",
+                rings[usize::from(g.from)],
+                rings[usize::from(g.to)]
+            )
+        })
         .collect();
     Sidecar {
         format: 1,

@@ -22,21 +22,33 @@ pub struct PlaneGraph {
 impl PlaneGraph {
     pub fn new(pkg: &Package) -> PlaneGraph {
         let mut graph = DiGraph::new();
-        let nodes: Vec<NodeIndex> = (0..pkg.planes.len()).map(|p| graph.add_node(PlaneId(p as u32))).collect();
+        let nodes: Vec<NodeIndex> = (0..pkg.planes.len())
+            .map(|p| graph.add_node(PlaneId(p as u32)))
+            .collect();
         for (i, d) in pkg.depends.iter().enumerate() {
-            graph.add_edge(nodes[d.dependency.plane.index()], nodes[d.dependent.plane.index()], i);
+            graph.add_edge(
+                nodes[d.dependency.plane.index()],
+                nodes[d.dependent.plane.index()],
+                i,
+            );
         }
         PlaneGraph { graph, nodes }
     }
 
     /// Planes with dependencies before their dependents (ties in declaration order); `None` on a cycle.
     pub fn order(&self) -> Option<Vec<PlaneId>> {
-        toposort(&self.graph, None).ok().map(|o| o.into_iter().map(|n| self.graph[n]).collect())
+        toposort(&self.graph, None)
+            .ok()
+            .map(|o| o.into_iter().map(|n| self.graph[n]).collect())
     }
 
     /// The `depends` constraints (by index) whose dependency is `plane`.
     pub fn dependents(&self, plane: PlaneId) -> Vec<usize> {
-        let mut out: Vec<usize> = self.graph.edges(self.nodes[plane.index()]).map(|e| *e.weight()).collect();
+        let mut out: Vec<usize> = self
+            .graph
+            .edges(self.nodes[plane.index()])
+            .map(|e| *e.weight())
+            .collect();
         out.sort_unstable();
         out
     }
@@ -51,7 +63,11 @@ pub fn cycles(pkg: &Package) -> Vec<Diagnostic> {
         let mut constraints: Vec<usize> = g
             .graph
             .edge_indices()
-            .filter(|&e| g.graph.edge_endpoints(e).is_some_and(|(a, b)| in_cycle(a) && in_cycle(b)))
+            .filter(|&e| {
+                g.graph
+                    .edge_endpoints(e)
+                    .is_some_and(|(a, b)| in_cycle(a) && in_cycle(b))
+            })
             .map(|e| g.graph[e])
             .collect();
         if constraints.is_empty() {
@@ -59,11 +75,19 @@ pub fn cycles(pkg: &Package) -> Vec<Diagnostic> {
         }
         constraints.sort_unstable();
         // Walk the cycle along its edges, from its first plane, taking the lowest successor each time.
-        let start = scc.iter().copied().min_by_key(|&n| g.graph[n]).unwrap_or(scc[0]);
+        let start = scc
+            .iter()
+            .copied()
+            .min_by_key(|&n| g.graph[n])
+            .unwrap_or(scc[0]);
         let mut path = vec![start];
         let mut at = start;
         loop {
-            let next = g.graph.neighbors(at).filter(|&n| in_cycle(n)).min_by_key(|&n| g.graph[n]);
+            let next = g
+                .graph
+                .neighbors(at)
+                .filter(|&n| in_cycle(n))
+                .min_by_key(|&n| g.graph[n]);
             match next {
                 Some(n) if !path.contains(&n) => {
                     path.push(n);
@@ -73,12 +97,18 @@ pub fn cycles(pkg: &Package) -> Vec<Diagnostic> {
             }
         }
         path.push(start);
-        let names: Vec<String> = path.iter().map(|&n| pkg.plane(g.graph[n]).name.clone()).collect();
+        let names: Vec<String> = path
+            .iter()
+            .map(|&n| pkg.plane(g.graph[n]).name.clone())
+            .collect();
         let spans: Vec<_> = constraints
             .iter()
             .map(|&i| {
                 let d = &pkg.depends[i];
-                (d.span, format!("depends {} on {}", d.dependent.text, d.dependency.text))
+                (
+                    d.span,
+                    format!("depends {} on {}", d.dependent.text, d.dependency.text),
+                )
             })
             .collect();
         out.push(diag::dependency_cycle(spans[0].0, &names, &spans));

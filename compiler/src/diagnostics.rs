@@ -2,15 +2,26 @@
 //! the only place that builds them. Same rules as the front end's: stable codes
 //! (`fleetgate::compile::…`), lowercase messages without a final period, a `help` that says what to do.
 
-use fleetgate_lang::diagnostics::{Diagnostic, Label, Severity};
 use fleetgate_lang::Span;
+use fleetgate_lang::diagnostics::{Diagnostic, Label, Severity};
 
 fn error(code: &'static str, span: Span, message: String, label: &str) -> Diagnostic {
-    Diagnostic { code, severity: Severity::Error, message, span, label: label.to_string(), related: Vec::new(), help: None }
+    Diagnostic {
+        code,
+        severity: Severity::Error,
+        message,
+        span,
+        label: label.to_string(),
+        related: Vec::new(),
+        help: None,
+    }
 }
 
 fn warning(code: &'static str, span: Span, message: String, label: &str) -> Diagnostic {
-    Diagnostic { severity: Severity::Warning, ..error(code, span, message, label) }
+    Diagnostic {
+        severity: Severity::Warning,
+        ..error(code, span, message, label)
+    }
 }
 
 fn help(mut d: Diagnostic, help: impl Into<String>) -> Diagnostic {
@@ -20,7 +31,12 @@ fn help(mut d: Diagnostic, help: impl Into<String>) -> Diagnostic {
 
 pub fn internal(span: Span, what: &str) -> Diagnostic {
     help(
-        error("fleetgate::compile::internal", span, format!("the compiler produced an artifact the runtime rejects: {what}"), "while compiling this package"),
+        error(
+            "fleetgate::compile::internal",
+            span,
+            format!("the compiler produced an artifact the runtime rejects: {what}"),
+            "while compiling this package",
+        ),
         "this is a bug in fleetgate; please report it with the package",
     )
 }
@@ -39,41 +55,78 @@ pub fn stack_too_deep(span: Span, limit: usize) -> Diagnostic {
 
 pub fn too_many_constants(span: Span) -> Diagnostic {
     help(
-        error("fleetgate::compile::too_many_constants", span, "package has more than 65535 distinct constants".into(), "in this package"),
+        error(
+            "fleetgate::compile::too_many_constants",
+            span,
+            "package has more than 65535 distinct constants".into(),
+            "in this package",
+        ),
         "split the policies into several packages",
     )
 }
 
 pub fn code_too_large(span: Span) -> Diagnostic {
     help(
-        error("fleetgate::compile::code_too_large", span, "compiled code of one function is too large".into(), "in this package"),
+        error(
+            "fleetgate::compile::code_too_large",
+            span,
+            "compiled code of one function is too large".into(),
+            "in this package",
+        ),
         "split the policies into several packages",
     )
 }
 
 pub fn never_fires(span: Span, why: &str) -> Diagnostic {
     help(
-        warning("fleetgate::compile::never_fires", span, format!("this clause can never fire: {why}"), "never true"),
+        warning(
+            "fleetgate::compile::never_fires",
+            span,
+            format!("this clause can never fire: {why}"),
+            "never true",
+        ),
         "remove the clause, or fix the condition if it was meant to fire",
     )
 }
 
 pub fn always_fires(span: Span, why: &str) -> Diagnostic {
     help(
-        warning("fleetgate::compile::always_fires", span, format!("this clause fires for every device: {why}"), "always true"),
+        warning(
+            "fleetgate::compile::always_fires",
+            span,
+            format!("this clause fires for every device: {why}"),
+            "always true",
+        ),
         "if this is meant, drop the condition; otherwise fix it",
     )
 }
 
-pub fn dependency_cycle(span: Span, planes: &[String], constraints: &[(Span, String)]) -> Diagnostic {
+pub fn dependency_cycle(
+    span: Span,
+    planes: &[String],
+    constraints: &[(Span, String)],
+) -> Diagnostic {
     let mut d = error(
         "fleetgate::compile::dependency_cycle",
         span,
-        format!("dependencies between planes form a cycle: {}", planes.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" -> ")),
+        format!(
+            "dependencies between planes form a cycle: {}",
+            planes
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        ),
         "part of the cycle",
     );
     for (s, text) in constraints.iter().skip(1) {
-        d.related.push(Label { span: *s, message: format!("also on the cycle: `{text}`") });
+        d.related.push(Label {
+            span: *s,
+            message: format!("also on the cycle: `{text}`"),
+        });
     }
-    help(d, "planes must be installable in some order: remove or reverse one of these `depends`")
+    help(
+        d,
+        "planes must be installable in some order: remove or reverse one of these `depends`",
+    )
 }

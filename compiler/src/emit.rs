@@ -22,7 +22,9 @@ use crate::ir::{self, Node, NodeId};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EmitError {
     /// An expression needs a deeper operand stack than devices allow.
-    StackTooDeep { clause: u16 },
+    StackTooDeep {
+        clause: u16,
+    },
     TooManyConstants,
     CodeTooLarge,
 }
@@ -144,7 +146,8 @@ impl Emitter<'_> {
 
     fn op(&mut self, op: Op) -> Result<(), EmitError> {
         let effect = op.stack_effect();
-        self.depth = self.depth + usize::from(effect.pushes) - usize::from(effect.pops).min(self.depth);
+        self.depth =
+            self.depth + usize::from(effect.pushes) - usize::from(effect.pops).min(self.depth);
         self.bump()?;
         self.items.push(Item::Op(op));
         Ok(())
@@ -153,7 +156,9 @@ impl Emitter<'_> {
     fn bump(&mut self) -> Result<(), EmitError> {
         self.max_depth = self.max_depth.max(self.depth);
         if self.max_depth > MAX_STACK {
-            return Err(EmitError::StackTooDeep { clause: self.clause });
+            return Err(EmitError::StackTooDeep {
+                clause: self.clause,
+            });
         }
         Ok(())
     }
@@ -167,7 +172,9 @@ impl Emitter<'_> {
     }
 
     fn block(&mut self, block: &ir::Block) -> Result<(), EmitError> {
-        let scope = block.scope.filter(|s| self.graph.constant(*s).is_none_or(|v| v == 0));
+        let scope = block
+            .scope
+            .filter(|s| self.graph.constant(*s).is_none_or(|v| v == 0));
         if block.scope.and_then(|s| self.graph.constant(s)) == Some(0) {
             // The scope is never true: every clause is false, which is what an unemitted clause is.
             return Ok(());
@@ -222,7 +229,11 @@ impl Emitter<'_> {
         let node = self.graph.node(n).clone();
         let shareable = !matches!(node, Node::Const(_) | Node::Load(_) | Node::Known(_));
         self.node(&node)?;
-        if shareable && self.uses[n.index()] >= 2 && self.conditional == 0 && self.n_locals < MAX_LOCALS {
+        if shareable
+            && self.uses[n.index()] >= 2
+            && self.conditional == 0
+            && self.n_locals < MAX_LOCALS
+        {
             let l = self.n_locals as u8;
             self.n_locals += 1;
             self.op(Op::LocalTee(l))?;
@@ -256,23 +267,67 @@ impl Emitter<'_> {
             }
             Node::Neg(k, a) => {
                 self.expr(*a)?;
-                self.op(if *k == NumKind::Int { Op::NegI } else { Op::NegF })
+                self.op(if *k == NumKind::Int {
+                    Op::NegI
+                } else {
+                    Op::NegF
+                })
             }
             Node::Abs(k, a) => {
                 self.expr(*a)?;
-                self.op(if *k == NumKind::Int { Op::AbsI } else { Op::AbsF })
+                self.op(if *k == NumKind::Int {
+                    Op::AbsI
+                } else {
+                    Op::AbsF
+                })
             }
             Node::Arith(op, k, a, b) => {
                 self.expr(*a)?;
                 self.expr(*b)?;
                 let int = *k == NumKind::Int;
                 self.op(match op {
-                    ArithOp::Add => if int { Op::AddI } else { Op::AddF },
-                    ArithOp::Sub => if int { Op::SubI } else { Op::SubF },
-                    ArithOp::Mul => if int { Op::MulI } else { Op::MulF },
-                    ArithOp::Div => if int { Op::DivI } else { Op::DivF },
-                    ArithOp::Min => if int { Op::MinI } else { Op::MinF },
-                    ArithOp::Max => if int { Op::MaxI } else { Op::MaxF },
+                    ArithOp::Add => {
+                        if int {
+                            Op::AddI
+                        } else {
+                            Op::AddF
+                        }
+                    }
+                    ArithOp::Sub => {
+                        if int {
+                            Op::SubI
+                        } else {
+                            Op::SubF
+                        }
+                    }
+                    ArithOp::Mul => {
+                        if int {
+                            Op::MulI
+                        } else {
+                            Op::MulF
+                        }
+                    }
+                    ArithOp::Div => {
+                        if int {
+                            Op::DivI
+                        } else {
+                            Op::DivF
+                        }
+                    }
+                    ArithOp::Min => {
+                        if int {
+                            Op::MinI
+                        } else {
+                            Op::MinF
+                        }
+                    }
+                    ArithOp::Max => {
+                        if int {
+                            Op::MaxI
+                        } else {
+                            Op::MaxF
+                        }
+                    }
                 })
             }
             Node::Cmp(op, k, a, b) => {
@@ -283,7 +338,11 @@ impl Emitter<'_> {
             Node::In(k, x, set) => {
                 self.expr(*x)?;
                 let (start, n) = self.consts.add_set(set)?;
-                self.op(if *k == CmpKind::Float { Op::InSetF(start, n) } else { Op::InSetI(start, n) })
+                self.op(if *k == CmpKind::Float {
+                    Op::InSetF(start, n)
+                } else {
+                    Op::InSetI(start, n)
+                })
             }
             Node::Between(k, x, lo, hi) => {
                 self.expr(*x)?;
@@ -309,7 +368,14 @@ impl Emitter<'_> {
                         first = false;
                         continue;
                     }
-                    self.jump(if is_and { Op::JumpIfFalse(0) } else { Op::JumpIfTrue(0) }, done);
+                    self.jump(
+                        if is_and {
+                            Op::JumpIfFalse(0)
+                        } else {
+                            Op::JumpIfTrue(0)
+                        },
+                        done,
+                    );
                     self.conditional += 1;
                     self.expr(x)?;
                     self.conditional -= 1;

@@ -80,7 +80,13 @@ impl<'a> Engines<'a> {
     }
 
     /// Evaluates function `kind` on `input` with `engine` into `bits`.
-    pub fn run(&self, engine: EngineKind, kind: FunctionKind, input: Input<'_>, bits: &mut ClauseBits) -> Result<(), EngineError> {
+    pub fn run(
+        &self,
+        engine: EngineKind,
+        kind: FunctionKind,
+        input: Input<'_>,
+        bits: &mut ClauseBits,
+    ) -> Result<(), EngineError> {
         let (slots, missing): (&[u64], &[u64]) = match input {
             Input::Device(d) => (&d.slots, &d.missing),
             Input::Gate(g) => (g, &NO_MISSING),
@@ -88,23 +94,40 @@ impl<'a> Engines<'a> {
         match engine {
             EngineKind::Reference => {
                 let env = match input {
-                    Input::Device(d) => Env { layout: self.compiled.layout, slots: &d.slots, missing: &d.missing, gate: None },
-                    Input::Gate(g) => Env { layout: self.compiled.layout, slots: &[], missing: &[], gate: Some(g) },
+                    Input::Device(d) => Env {
+                        layout: self.compiled.layout,
+                        slots: &d.slots,
+                        missing: &d.missing,
+                        gate: None,
+                    },
+                    Input::Gate(g) => Env {
+                        layout: self.compiled.layout,
+                        slots: &[],
+                        missing: &[],
+                        gate: Some(g),
+                    },
                 };
                 reference::run(self.pkg, self.compiled, kind, &env, bits);
                 Ok(())
             }
             EngineKind::Interp => {
                 let policy = &self.compiled.policy;
-                let Some(f) = policy.function(kind) else { return Ok(()) };
-                interp::run(policy, f, &Record { slots, missing }, bits).map_err(|e| EngineError(e.to_string()))
+                let Some(f) = policy.function(kind) else {
+                    return Ok(());
+                };
+                interp::run(policy, f, &Record { slots, missing }, bits)
+                    .map_err(|e| EngineError(e.to_string()))
             }
             EngineKind::Native => {
                 #[cfg(feature = "native")]
                 if let Some(native) = &self.native {
-                    return native.run(kind, &Record { slots, missing }, bits).map_err(|e| EngineError(e.to_string()));
+                    return native
+                        .run(kind, &Record { slots, missing }, bits)
+                        .map_err(|e| EngineError(e.to_string()));
                 }
-                Err(EngineError("native code is not available in this build".into()))
+                Err(EngineError(
+                    "native code is not available in this build".into(),
+                ))
             }
         }
     }

@@ -8,10 +8,12 @@
 
 use std::collections::HashMap;
 
-use fleetgate_lang::typed::{self, ArithOp, CmpKind, CmpOp, ExprKind, FieldRef, LetId, NumKind, Package, Value};
+use fleetgate_lang::typed::{
+    self, ArithOp, CmpKind, CmpOp, ExprKind, FieldRef, LetId, NumKind, Package, Value,
+};
 
 use crate::layout::Layout;
-use crate::semantics::{self, Truth};
+use crate::semantics::{self, Erroneous, Truth};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u32);
@@ -46,7 +48,9 @@ impl Node {
         match self {
             Node::Const(_) | Node::Load(_) | Node::Known(_) => vec![],
             Node::LoadOr(_, d) => vec![*d],
-            Node::I2F(a) | Node::Neg(_, a) | Node::Abs(_, a) | Node::Not(a) | Node::In(_, a, _) => vec![*a],
+            Node::I2F(a) | Node::Neg(_, a) | Node::Abs(_, a) | Node::Not(a) | Node::In(_, a, _) => {
+                vec![*a]
+            }
             Node::Arith(_, _, a, b) | Node::Cmp(_, _, a, b) => vec![*a, *b],
             Node::Between(_, x, lo, hi) => vec![*x, *lo, *hi],
             Node::And(xs) | Node::Or(xs) => xs.clone(),
@@ -132,7 +136,13 @@ impl Graph {
                 match rest.len() {
                     0 => Some(u64::from(is_and)),
                     1 => return Err(self.node(rest[0]).clone()),
-                    _ => return Err(if is_and { Node::And(rest) } else { Node::Or(rest) }),
+                    _ => {
+                        return Err(if is_and {
+                            Node::And(rest)
+                        } else {
+                            Node::Or(rest)
+                        });
+                    }
                 }
             }
             Node::Const(v) => Some(*v),
@@ -170,7 +180,12 @@ pub struct Lowerer<'a> {
 
 impl<'a> Lowerer<'a> {
     pub fn new(pkg: &'a Package) -> Lowerer<'a> {
-        Lowerer { pkg, layout: Layout::of(pkg), graph: Graph::default(), lets: HashMap::new() }
+        Lowerer {
+            pkg,
+            layout: Layout::of(pkg),
+            graph: Graph::default(),
+            lets: HashMap::new(),
+        }
     }
 
     fn slot(&self, f: FieldRef) -> u16 {
@@ -235,16 +250,21 @@ impl<'a> Lowerer<'a> {
 
 /// Evaluates a node on a record with the reference semantics (used to test that folding and lowering
 /// keep meaning: the IR must agree with the reference evaluator on the typed package).
-pub fn eval(graph: &Graph, id: NodeId, slots: &[u64], missing: &dyn Fn(usize) -> bool) -> Result<u64, ()> {
-    let truth = |r: Result<u64, ()>| match r {
+pub fn eval(
+    graph: &Graph,
+    id: NodeId,
+    slots: &[u64],
+    missing: &dyn Fn(usize) -> bool,
+) -> Result<u64, Erroneous> {
+    let truth = |r: Result<u64, Erroneous>| match r {
         Ok(0) => Truth::False,
         Ok(_) => Truth::True,
-        Err(()) => Truth::Error,
+        Err(Erroneous) => Truth::Error,
     };
     let back = |t: Truth| match t {
         Truth::False => Ok(0),
         Truth::True => Ok(1),
-        Truth::Error => Err(()),
+        Truth::Error => Err(Erroneous),
     };
     let ev = |n: NodeId| eval(graph, n, slots, missing);
     match graph.node(id) {
@@ -259,11 +279,11 @@ pub fn eval(graph: &Graph, id: NodeId, slots: &[u64], missing: &dyn Fn(usize) ->
         }
         Node::Known(s) => Ok(u64::from(!missing(usize::from(*s)))),
         Node::I2F(a) => Ok(semantics::widen(ev(*a)?)),
-        Node::Neg(k, a) => semantics::neg(*k, ev(*a)?).ok_or(()),
-        Node::Abs(k, a) => semantics::abs(*k, ev(*a)?).ok_or(()),
+        Node::Neg(k, a) => semantics::neg(*k, ev(*a)?).ok_or(Erroneous),
+        Node::Abs(k, a) => semantics::abs(*k, ev(*a)?).ok_or(Erroneous),
         Node::Arith(op, k, a, b) => {
             let (a, b) = (ev(*a), ev(*b));
-            semantics::arith(*op, *k, a?, b?).ok_or(())
+            semantics::arith(*op, *k, a?, b?).ok_or(Erroneous)
         }
         Node::Cmp(op, k, a, b) => {
             let (a, b) = (ev(*a), ev(*b));
@@ -274,7 +294,7 @@ pub fn eval(graph: &Graph, id: NodeId, slots: &[u64], missing: &dyn Fn(usize) ->
             let (x, lo, hi) = (ev(*x), ev(*lo), ev(*hi));
             Ok(u64::from(semantics::between(*k, x?, lo?, hi?)))
         }
-        Node::Not(a) => back(truth(ev(*a)).not()),
+        Node::Not(a) => back(truth(ev(*a)).negate()),
         Node::And(xs) => back(Truth::and(xs.iter().map(|x| truth(ev(*x))))),
         Node::Or(xs) => back(Truth::or(xs.iter().map(|x| truth(ev(*x))))),
     }

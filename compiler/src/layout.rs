@@ -19,7 +19,10 @@ pub struct Layout {
 
 impl Layout {
     pub fn of(pkg: &Package) -> Layout {
-        Layout { n_fields: pkg.fields.len(), n_planes: pkg.planes.len() }
+        Layout {
+            n_fields: pkg.fields.len(),
+            n_planes: pkg.planes.len(),
+        }
     }
 
     /// Number of slots of the device record.
@@ -78,7 +81,9 @@ pub fn slot_type(pkg: &Package, ty: Ty) -> SlotType {
         Ty::Float => SlotType::Float,
         Ty::Duration => SlotType::Duration,
         Ty::Version => SlotType::Version,
-        Ty::Enum(e) => SlotType::Enum { variants: pkg.enum_(e).variants.len() as u16 },
+        Ty::Enum(e) => SlotType::Enum {
+            variants: pkg.enum_(e).variants.len() as u16,
+        },
     }
 }
 
@@ -122,13 +127,24 @@ pub fn schema_text(pkg: &Package) -> String {
     let layout = Layout::of(pkg);
     let mut text = String::from("fleetgate-schema-1\n");
     for s in 0..layout.device_slots() {
-        let Some(f) = layout.device_field(s) else { continue };
+        let Some(f) = layout.device_field(s) else {
+            continue;
+        };
         let (ty, optional) = field_type(pkg, f);
         let ty_text = match ty {
-            Ty::Enum(e) => format!("{}{{{}}}", pkg.enum_(e).name, pkg.enum_(e).variants.join(",")),
+            Ty::Enum(e) => format!(
+                "{}{{{}}}",
+                pkg.enum_(e).name,
+                pkg.enum_(e).variants.join(",")
+            ),
             other => pkg.type_name(other),
         };
-        text.push_str(&format!("{} {}{}\n", field_name(pkg, f), ty_text, if optional { "?" } else { "" }));
+        text.push_str(&format!(
+            "{} {}{}\n",
+            field_name(pkg, f),
+            ty_text,
+            if optional { "?" } else { "" }
+        ));
     }
     text
 }
@@ -146,11 +162,16 @@ pub struct DeviceRecord {
 
 impl DeviceRecord {
     pub fn as_record(&self) -> fleetgate_runtime::Record<'_> {
-        fleetgate_runtime::Record { slots: &self.slots, missing: &self.missing }
+        fleetgate_runtime::Record {
+            slots: &self.slots,
+            missing: &self.missing,
+        }
     }
 
     pub fn is_missing(&self, slot: usize) -> bool {
-        self.missing.get(slot / 64).is_some_and(|w| w >> (slot % 64) & 1 == 1)
+        self.missing
+            .get(slot / 64)
+            .is_some_and(|w| w >> (slot % 64) & 1 == 1)
     }
 
     pub fn set_missing(&mut self, slot: usize, missing: bool) {
@@ -165,9 +186,17 @@ impl DeviceRecord {
 }
 
 /// Builds the device record a test (or tool) describes.
-pub fn device_record(pkg: &Package, values: &DeviceValues, now: NowValues, release: &[Option<Version>]) -> DeviceRecord {
+pub fn device_record(
+    pkg: &Package,
+    values: &DeviceValues,
+    now: NowValues,
+    release: &[Option<Version>],
+) -> DeviceRecord {
     let layout = Layout::of(pkg);
-    let mut rec = DeviceRecord { slots: vec![0; layout.device_slots()], missing: vec![0; layout.missing_words()] };
+    let mut rec = DeviceRecord {
+        slots: vec![0; layout.device_slots()],
+        missing: vec![0; layout.missing_words()],
+    };
     for (i, v) in values.fields.iter().enumerate() {
         let slot = layout.slot(FieldRef::Device(fleetgate_lang::typed::FieldId(i as u32)));
         match v {
@@ -211,6 +240,10 @@ pub fn runtime_counts(c: &RingCounts) -> ring::RingCounts {
 /// The gate record for a ring and the whole rollout.
 pub fn gate_record(ring_counts: &RingCounts, rollout: &RingCounts) -> [u64; GATE_SLOTS] {
     let mut out = [0u64; GATE_SLOTS];
-    ring::fill_gate_record(&runtime_counts(ring_counts), &runtime_counts(rollout), &mut out);
+    ring::fill_gate_record(
+        &runtime_counts(ring_counts),
+        &runtime_counts(rollout),
+        &mut out,
+    );
     out
 }

@@ -8,7 +8,9 @@
 
 use serde_json::{Map, Value as Json};
 
-use fleetgate_lang::typed::{DeviceValues, NowValues, Package, RingCounts, RingField, Ty, Value, Version};
+use fleetgate_lang::typed::{
+    DeviceValues, NowValues, Package, RingCounts, RingField, Ty, Value, Version,
+};
 
 fn describe(j: &Json) -> &'static str {
     match j {
@@ -33,7 +35,11 @@ pub fn parse_version(s: &str) -> Option<Version> {
         parts[i] = p.parse().ok()?;
         n += 1;
     }
-    (n > 0).then_some(Version { major: parts[0], minor: parts[1], patch: parts[2] })
+    (n > 0).then_some(Version {
+        major: parts[0],
+        minor: parts[1],
+        patch: parts[2],
+    })
 }
 
 /// Parses `"1h30m"`, `"15m"`, `"7d"`, `"45s"` into seconds.
@@ -42,7 +48,12 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     let mut number: Option<i64> = None;
     for c in s.chars() {
         if let Some(d) = c.to_digit(10) {
-            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(i64::from(d))?);
+            number = Some(
+                number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(i64::from(d))?,
+            );
             continue;
         }
         let unit = match c {
@@ -64,27 +75,44 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 pub fn value(pkg: &Package, ty: Ty, percent: bool, j: &Json) -> Result<Value, String> {
     let bad = |what: &str| Err(format!("expected {what}, found {}", describe(j)));
     match ty {
-        Ty::Bool => j.as_bool().map(Value::Bool).map_or_else(|| bad("`true` or `false`"), Ok),
+        Ty::Bool => j
+            .as_bool()
+            .map(Value::Bool)
+            .map_or_else(|| bad("`true` or `false`"), Ok),
         Ty::Int => match j.as_i64() {
             Some(i) => Ok(Value::Int(i)),
             None => bad("an integer"),
         },
         Ty::Float => match j {
-            Json::Number(n) => n.as_f64().map(Value::Float).ok_or_else(|| "number out of range".to_string()),
+            Json::Number(n) => n
+                .as_f64()
+                .map(Value::Float)
+                .ok_or_else(|| "number out of range".to_string()),
             Json::String(s) if percent && s.ends_with('%') => s
                 .trim_end_matches('%')
                 .parse::<f64>()
                 .map(|v| Value::Float(v / 100.0))
                 .map_err(|_| format!("`{s}` is not a percentage")),
-            _ => bad(if percent { "a fraction like 0.8 or a string like \"80%\"" } else { "a number" }),
+            _ => bad(if percent {
+                "a fraction like 0.8 or a string like \"80%\""
+            } else {
+                "a number"
+            }),
         },
         Ty::Duration => match j {
-            Json::Number(n) => n.as_i64().map(Value::Duration).ok_or_else(|| "expected whole seconds".to_string()),
-            Json::String(s) => parse_duration(s).map(Value::Duration).ok_or_else(|| format!("`{s}` is not a duration like \"15m\"")),
+            Json::Number(n) => n
+                .as_i64()
+                .map(Value::Duration)
+                .ok_or_else(|| "expected whole seconds".to_string()),
+            Json::String(s) => parse_duration(s)
+                .map(Value::Duration)
+                .ok_or_else(|| format!("`{s}` is not a duration like \"15m\"")),
             _ => bad("a duration like \"15m\" or whole seconds"),
         },
         Ty::Version => match j {
-            Json::String(s) => parse_version(s).map(Value::Version).ok_or_else(|| format!("`{s}` is not a version like \"v1.4.0\"")),
+            Json::String(s) => parse_version(s)
+                .map(Value::Version)
+                .ok_or_else(|| format!("`{s}` is not a version like \"v1.4.0\"")),
             _ => bad("a version like \"v1.4.0\""),
         },
         Ty::Enum(e) => {
@@ -92,7 +120,11 @@ pub fn value(pkg: &Package, ty: Ty, percent: bool, j: &Json) -> Result<Value, St
             match j {
                 Json::String(s) => match en.variants.iter().position(|v| v == s) {
                     Some(i) => Ok(Value::Enum(e, i as u16)),
-                    None => Err(format!("`{s}` is not a `{}`: expected one of {}", en.name, en.variants.join(", "))),
+                    None => Err(format!(
+                        "`{s}` is not a `{}`: expected one of {}",
+                        en.name,
+                        en.variants.join(", ")
+                    )),
                 },
                 _ => bad(&format!("a `{}` variant as a string", en.name)),
             }
@@ -101,18 +133,33 @@ pub fn value(pkg: &Package, ty: Ty, percent: bool, j: &Json) -> Result<Value, St
 }
 
 fn object<'a>(j: &'a Json, what: &str) -> Result<&'a Map<String, Json>, String> {
-    j.as_object().ok_or_else(|| format!("the {what} record must be a JSON object, found {}", describe(j)))
+    j.as_object().ok_or_else(|| {
+        format!(
+            "the {what} record must be a JSON object, found {}",
+            describe(j)
+        )
+    })
 }
 
 /// A device record: every non-optional field and every plane's version must be given.
 pub fn device(pkg: &Package, j: &Json) -> Result<DeviceValues, String> {
     let obj = object(j, "device")?;
-    let mut values = DeviceValues { fields: vec![None; pkg.fields.len()], planes: Vec::new() };
+    let mut values = DeviceValues {
+        fields: vec![None; pkg.fields.len()],
+        planes: Vec::new(),
+    };
     let mut missing = Vec::new();
     for (key, _) in obj.iter() {
         if pkg.field_by_name(key).is_none() && pkg.plane_by_name(key).is_none() {
-            let names: Vec<&str> = pkg.fields.iter().map(|f| f.name.as_str()).chain(pkg.planes.iter().map(|p| p.name.as_str())).collect();
-            let hint = fleetgate_lang::diagnostics::suggest(key, names.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            let names: Vec<&str> = pkg
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(pkg.planes.iter().map(|p| p.name.as_str()))
+                .collect();
+            let hint = fleetgate_lang::diagnostics::suggest(key, names.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             return Err(format!("`device` has no field `{key}`{hint}"));
         }
     }
@@ -120,13 +167,20 @@ pub fn device(pkg: &Package, j: &Json) -> Result<DeviceValues, String> {
         match obj.get(&f.name) {
             None | Some(Json::Null) if f.optional => {}
             None | Some(Json::Null) => missing.push(f.name.clone()),
-            Some(v) => values.fields[i] = Some(value(pkg, f.ty, f.percent, v).map_err(|e| format!("`device.{}`: {e}", f.name))?),
+            Some(v) => {
+                values.fields[i] = Some(
+                    value(pkg, f.ty, f.percent, v)
+                        .map_err(|e| format!("`device.{}`: {e}", f.name))?,
+                )
+            }
         }
     }
     for p in &pkg.planes {
         match obj.get(&p.name) {
             Some(v) => {
-                if let Value::Version(v) = value(pkg, Ty::Version, false, v).map_err(|e| format!("`device.{}`: {e}", p.name))? {
+                if let Value::Version(v) = value(pkg, Ty::Version, false, v)
+                    .map_err(|e| format!("`device.{}`: {e}", p.name))?
+                {
                     values.planes.push(v);
                 }
             }
@@ -134,7 +188,14 @@ pub fn device(pkg: &Package, j: &Json) -> Result<DeviceValues, String> {
         }
     }
     if !missing.is_empty() {
-        return Err(format!("the device record does not give {}", missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")));
+        return Err(format!(
+            "the device record does not give {}",
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     Ok(values)
 }
@@ -153,7 +214,11 @@ pub fn now(pkg: &Package, j: &Json) -> Result<NowValues, String> {
                     now.weekday = d;
                 }
             }
-            other => return Err(format!("`now` has no field `{other}`: it has `hour` and `weekday`")),
+            other => {
+                return Err(format!(
+                    "`now` has no field `{other}`: it has `hour` and `weekday`"
+                ));
+            }
         }
     }
     Ok(now)
@@ -164,12 +229,17 @@ pub fn release(pkg: &Package, j: &Json) -> Result<Vec<Option<Version>>, String> 
     let mut out = vec![None; pkg.planes.len()];
     for (key, v) in obj {
         let Some(p) = pkg.plane_by_name(key) else {
-            return Err(format!("`release` has no field `{key}`: its fields are the planes"));
+            return Err(format!(
+                "`release` has no field `{key}`: its fields are the planes"
+            ));
         };
-        if !v.is_null() {
-            if let Value::Version(ver) = value(pkg, Ty::Version, false, v).map_err(|e| format!("`release.{key}`: {e}"))? {
-                out[p.index()] = Some(ver);
-            }
+        if v.is_null() {
+            continue;
+        }
+        if let Value::Version(ver) =
+            value(pkg, Ty::Version, false, v).map_err(|e| format!("`release.{key}`: {e}"))?
+        {
+            out[p.index()] = Some(ver);
         }
     }
     Ok(out)
@@ -188,15 +258,22 @@ pub fn ring_counts(j: &Json, what: &str) -> Result<RingCounts, String> {
         };
         if field == RingField::Soak {
             c.soak_secs = match v {
-                Json::String(s) => parse_duration(s).ok_or_else(|| format!("`{what}.soak`: `{s}` is not a duration"))?,
-                _ => v.as_i64().ok_or_else(|| format!("`{what}.soak` must be a duration like \"24h\""))?,
+                Json::String(s) => parse_duration(s)
+                    .ok_or_else(|| format!("`{what}.soak`: `{s}` is not a duration"))?,
+                _ => v
+                    .as_i64()
+                    .ok_or_else(|| format!("`{what}.soak` must be a duration like \"24h\""))?,
             };
             continue;
         }
         if field.is_derived() {
-            return Err(format!("`{what}.{key}` is computed from the counts and cannot be given"));
+            return Err(format!(
+                "`{what}.{key}` is computed from the counts and cannot be given"
+            ));
         }
-        let n = v.as_u64().ok_or_else(|| format!("`{what}.{key}` must be a non-negative integer"))?;
+        let n = v
+            .as_u64()
+            .ok_or_else(|| format!("`{what}.{key}` must be a non-negative integer"))?;
         if let Some(slot) = c.get_mut(field) {
             *slot = n;
         }

@@ -6,14 +6,14 @@
 //! directly — lets by reference, scopes as written — with the operation semantics of `semantics.rs`:
 //! simple rather than fast.
 
-use fleetgate_lang::typed::{ExprKind, Expr, FieldRef, Package, RuleRef};
+use fleetgate_lang::typed::{Expr, ExprKind, FieldRef, Package, RuleRef};
 use fleetgate_runtime::artifact::FunctionKind;
 use fleetgate_runtime::interp::Cond;
 use fleetgate_runtime::{ClauseBits, ClauseId};
 
 use crate::compile::Compiled;
 use crate::layout::Layout;
-use crate::semantics::{self, Truth};
+use crate::semantics::{self, Erroneous, Truth};
 
 /// What an evaluation reads: a device record and, for gates, a gate record.
 #[derive(Clone, Copy)]
@@ -30,7 +30,9 @@ impl Env<'_> {
             FieldRef::Ring(_) | FieldRef::Rollout(_) => false,
             f => {
                 let slot = self.layout.slot(f);
-                self.missing.get(slot / 64).is_some_and(|w| w >> (slot % 64) & 1 == 1)
+                self.missing
+                    .get(slot / 64)
+                    .is_some_and(|w| w >> (slot % 64) & 1 == 1)
             }
         }
     }
@@ -45,24 +47,24 @@ impl Env<'_> {
     }
 }
 
-fn truth(r: Result<u64, ()>) -> Truth {
+fn truth(r: Result<u64, Erroneous>) -> Truth {
     match r {
         Ok(0) => Truth::False,
         Ok(_) => Truth::True,
-        Err(()) => Truth::Error,
+        Err(Erroneous) => Truth::Error,
     }
 }
 
-fn from_truth(t: Truth) -> Result<u64, ()> {
+fn from_truth(t: Truth) -> Result<u64, Erroneous> {
     match t {
         Truth::False => Ok(0),
         Truth::True => Ok(1),
-        Truth::Error => Err(()),
+        Truth::Error => Err(Erroneous),
     }
 }
 
 /// The value of an expression: its slot bits, or `Err` when erroneous.
-pub fn eval(pkg: &Package, env: &Env<'_>, e: &Expr) -> Result<u64, ()> {
+pub fn eval(pkg: &Package, env: &Env<'_>, e: &Expr) -> Result<u64, Erroneous> {
     let ev = |x: &Expr| eval(pkg, env, x);
     match &e.kind {
         ExprKind::Const(v) => Ok(v.bits()),
@@ -77,11 +79,11 @@ pub fn eval(pkg: &Package, env: &Env<'_>, e: &Expr) -> Result<u64, ()> {
         ExprKind::Known(f) => Ok(u64::from(!env.is_missing(*f))),
         ExprKind::Let(id) => ev(&pkg.let_(*id).expr),
         ExprKind::Widen(x) => Ok(semantics::widen(ev(x)?)),
-        ExprKind::Neg(k, x) => semantics::neg(*k, ev(x)?).ok_or(()),
-        ExprKind::Abs(k, x) => semantics::abs(*k, ev(x)?).ok_or(()),
+        ExprKind::Neg(k, x) => semantics::neg(*k, ev(x)?).ok_or(Erroneous),
+        ExprKind::Abs(k, x) => semantics::abs(*k, ev(x)?).ok_or(Erroneous),
         ExprKind::Arith(op, k, a, b) => {
             let (a, b) = (ev(a), ev(b));
-            semantics::arith(*op, *k, a?, b?).ok_or(())
+            semantics::arith(*op, *k, a?, b?).ok_or(Erroneous)
         }
         ExprKind::Cmp(op, k, a, b) => {
             let (a, b) = (ev(a), ev(b));
@@ -95,7 +97,7 @@ pub fn eval(pkg: &Package, env: &Env<'_>, e: &Expr) -> Result<u64, ()> {
             let (x, lo, hi) = (ev(x), ev(lo), ev(hi));
             Ok(u64::from(semantics::between(*k, x?, lo?, hi?)))
         }
-        ExprKind::Not(x) => from_truth(truth(ev(x)).not()),
+        ExprKind::Not(x) => from_truth(truth(ev(x)).negate()),
         ExprKind::And(xs) => from_truth(Truth::and(xs.iter().map(|x| truth(ev(x))))),
         ExprKind::Or(xs) => from_truth(Truth::or(xs.iter().map(|x| truth(ev(x))))),
     }
@@ -103,7 +105,10 @@ pub fn eval(pkg: &Package, env: &Env<'_>, e: &Expr) -> Result<u64, ()> {
 
 /// A clause's condition: its rule's scope and its own condition.
 pub fn condition(pkg: &Package, env: &Env<'_>, scope: Option<&Expr>, cond: Option<&Expr>) -> Cond {
-    let parts = [scope, cond].into_iter().flatten().map(|e| truth(eval(pkg, env, e)));
+    let parts = [scope, cond]
+        .into_iter()
+        .flatten()
+        .map(|e| truth(eval(pkg, env, e)));
     match Truth::and(parts) {
         Truth::False => Cond::False,
         Truth::True => Cond::True,
@@ -112,7 +117,13 @@ pub fn condition(pkg: &Package, env: &Env<'_>, scope: Option<&Expr>, cond: Optio
 }
 
 /// Evaluates every clause of one function into `bits` (the function's range is cleared first).
-pub fn run(pkg: &Package, compiled: &Compiled, kind: FunctionKind, env: &Env<'_>, bits: &mut ClauseBits) {
+pub fn run(
+    pkg: &Package,
+    compiled: &Compiled,
+    kind: FunctionKind,
+    env: &Env<'_>,
+    bits: &mut ClauseBits,
+) {
     if let Some(f) = compiled.artifact.functions.iter().find(|f| f.kind == kind) {
         bits.clear_range(f.clause_range());
     }
@@ -120,7 +131,8 @@ pub fn run(pkg: &Package, compiled: &Compiled, kind: FunctionKind, env: &Env<'_>
         FunctionKind::Rails | FunctionKind::Health | FunctionKind::Gate(_) => {
             for (i, clause) in pkg.clauses.iter().enumerate() {
                 let in_kind = match (clause.rule, kind) {
-                    (RuleRef::Rail(_), FunctionKind::Rails) | (RuleRef::Health(_), FunctionKind::Health) => true,
+                    (RuleRef::Rail(_), FunctionKind::Rails)
+                    | (RuleRef::Health(_), FunctionKind::Health) => true,
                     (RuleRef::Gate(g), FunctionKind::Gate(a)) => compiled.map.gates[g.index()] == a,
                     _ => false,
                 };

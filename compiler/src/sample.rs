@@ -91,7 +91,9 @@ impl Sampler {
                 let slot = layout.slot(FieldRef::Plane(p.plane));
                 for &(lo, hi) in &p.set.0 {
                     for v in [lo, hi] {
-                        constants.entry(slot).or_default().push(Value::Version(fleetgate_lang::typed::Version::from_packed(v)));
+                        constants.entry(slot).or_default().push(Value::Version(
+                            fleetgate_lang::typed::Version::from_packed(v),
+                        ));
                     }
                 }
             }
@@ -100,7 +102,9 @@ impl Sampler {
         let mut pools = Vec::new();
         let mut variants = Vec::new();
         for slot in 0..layout.device_slots() {
-            let Some(field) = layout.device_field(slot) else { continue };
+            let Some(field) = layout.device_field(slot) else {
+                continue;
+            };
             let (ty, optional) = layout::field_type(pkg, field);
             types.push((ty, optional));
             variants.push(match ty {
@@ -116,7 +120,12 @@ impl Sampler {
             pool.dedup();
             pools.push(pool);
         }
-        Sampler { layout, types, pools, variants }
+        Sampler {
+            layout,
+            types,
+            pools,
+            variants,
+        }
     }
 
     pub fn layout(&self) -> Layout {
@@ -126,7 +135,10 @@ impl Sampler {
     /// One random device record.
     pub fn device(&self, rng: &mut Rng) -> DeviceRecord {
         let n = self.layout.device_slots();
-        let mut rec = DeviceRecord { slots: vec![0; n], missing: vec![0; self.layout.missing_words()] };
+        let mut rec = DeviceRecord {
+            slots: vec![0; n],
+            missing: vec![0; self.layout.missing_words()],
+        };
         for slot in 0..n {
             let (ty, optional) = self.types[slot];
             if optional && rng.percent(25) {
@@ -168,7 +180,11 @@ fn walk(e: &Expr, f: &mut impl FnMut(&Expr)) {
     match &e.kind {
         ExprKind::Const(_) | ExprKind::Field(_) | ExprKind::Known(_) | ExprKind::Let(_) => {}
         ExprKind::Coalesce(_, d) => walk(d, f),
-        ExprKind::Widen(x) | ExprKind::Neg(_, x) | ExprKind::Abs(_, x) | ExprKind::Not(x) | ExprKind::In(_, x, _) => walk(x, f),
+        ExprKind::Widen(x)
+        | ExprKind::Neg(_, x)
+        | ExprKind::Abs(_, x)
+        | ExprKind::Not(x)
+        | ExprKind::In(_, x, _) => walk(x, f),
         ExprKind::Arith(_, _, a, b) | ExprKind::Cmp(_, _, a, b) => {
             walk(a, f);
             walk(b, f);
@@ -234,8 +250,16 @@ fn collect(e: &Expr, layout: &Layout, out: &mut BTreeMap<usize, Vec<Value>>) {
 
 fn neighbours(v: Value) -> Vec<u64> {
     match v {
-        Value::Int(i) | Value::Duration(i) => [i.wrapping_sub(1), i, i.wrapping_add(1)].iter().map(|&x| x as u64).collect(),
-        Value::Float(f) => vec![f.next_down().to_bits(), f.to_bits(), f.next_up().to_bits(), (f as i64 as f64).to_bits()],
+        Value::Int(i) | Value::Duration(i) => [i.wrapping_sub(1), i, i.wrapping_add(1)]
+            .iter()
+            .map(|&x| x as u64)
+            .collect(),
+        Value::Float(f) => vec![
+            f.next_down().to_bits(),
+            f.to_bits(),
+            f.next_up().to_bits(),
+            (f as i64 as f64).to_bits(),
+        ],
         Value::Version(ver) => {
             let p = ver.packed();
             vec![p.wrapping_sub(1), p, p + 1]
@@ -247,14 +271,36 @@ fn neighbours(v: Value) -> Vec<u64> {
 
 fn specials(ty: Ty) -> Vec<u64> {
     match ty {
-        Ty::Int | Ty::Duration => [0i64, 1, -1, 2, i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1, 1 << 32]
-            .iter()
-            .map(|&x| x as u64)
-            .collect(),
-        Ty::Float => [0.0f64, -0.0, 1.0, -1.0, 0.5, 1e300, -1e300, f64::MAX, f64::MIN_POSITIVE, f64::INFINITY, f64::NAN]
-            .iter()
-            .map(|x| x.to_bits())
-            .collect(),
+        Ty::Int | Ty::Duration => [
+            0i64,
+            1,
+            -1,
+            2,
+            i64::MIN,
+            i64::MAX,
+            i64::MIN + 1,
+            i64::MAX - 1,
+            1 << 32,
+        ]
+        .iter()
+        .map(|&x| x as u64)
+        .collect(),
+        Ty::Float => [
+            0.0f64,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            1e300,
+            -1e300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NAN,
+        ]
+        .iter()
+        .map(|x| x.to_bits())
+        .collect(),
         Ty::Version => vec![0, 1, (1u64 << 48) - 1, u64::MAX],
         Ty::Bool => vec![0, 1, 2],
         Ty::Enum(_) => vec![0, u64::from(u16::MAX)],
@@ -276,7 +322,13 @@ fn random_of(ty: Ty, variants: u16, rng: &mut Rng) -> u64 {
             v.to_bits()
         }
         Ty::Version => {
-            let part = |rng: &mut Rng| if rng.percent(80) { rng.below(12) } else { rng.below(65_536) };
+            let part = |rng: &mut Rng| {
+                if rng.percent(80) {
+                    rng.below(12)
+                } else {
+                    rng.below(65_536)
+                }
+            };
             (part(rng) << 32) | (part(rng) << 16) | part(rng)
         }
         Ty::Enum(_) => rng.below(u64::from(variants.max(1))),

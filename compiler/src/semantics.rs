@@ -119,6 +119,10 @@ pub fn between(kind: CmpKind, x: u64, lo: u64, hi: u64) -> bool {
     cmp(CmpOp::Le, kind, lo, x) && cmp(CmpOp::Le, kind, x, hi)
 }
 
+/// An erroneous evaluation: overflow, division by zero, a non-finite float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Erroneous;
+
 /// A boolean under Kleene's three-valued logic, with an erroneous value as *unknown*.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Truth {
@@ -132,7 +136,7 @@ impl Truth {
         if b { Truth::True } else { Truth::False }
     }
 
-    pub fn not(self) -> Truth {
+    pub fn negate(self) -> Truth {
         match self {
             Truth::False => Truth::True,
             Truth::True => Truth::False,

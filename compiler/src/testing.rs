@@ -18,8 +18,16 @@ use crate::layout::{self, DeviceRecord};
 /// A decision as the tests compare it: the verdict and the clauses behind it, as text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actual {
-    Rails { verdict: RailVerdict, fired: Vec<u16>, erroneous: Vec<u16> },
-    Health { verdict: HealthVerdict, fired: Vec<u16>, counters: Vec<u8> },
+    Rails {
+        verdict: RailVerdict,
+        fired: Vec<u16>,
+        erroneous: Vec<u16>,
+    },
+    Health {
+        verdict: HealthVerdict,
+        fired: Vec<u16>,
+        counters: Vec<u8>,
+    },
     Gate(GateDecision),
     Install(Result<Vec<u8>, String>),
     Failed(String),
@@ -55,7 +63,12 @@ fn ids(it: impl Iterator<Item = ClauseId>) -> Vec<u16> {
 
 /// Runs every test of the package on each of `engines`.
 pub fn run_tests(engines: &Engines<'_>, kinds: &[EngineKind]) -> Vec<TestResult> {
-    engines.pkg.tests.iter().map(|t| run_test(engines, t, kinds)).collect()
+    engines
+        .pkg
+        .tests
+        .iter()
+        .map(|t| run_test(engines, t, kinds))
+        .collect()
 }
 
 pub fn run_test(engines: &Engines<'_>, test: &Test, kinds: &[EngineKind]) -> TestResult {
@@ -63,24 +76,62 @@ pub fn run_test(engines: &Engines<'_>, test: &Test, kinds: &[EngineKind]) -> Tes
         .expects
         .iter()
         .map(|e| {
-            let actual: Vec<(EngineKind, Actual)> =
-                kinds.iter().map(|&k| (k, decide(engines, test, &e.expectation, k).unwrap_or_else(|err| Actual::Failed(err.0)))).collect();
-            let disagree: Vec<EngineKind> =
-                actual.iter().skip(1).filter(|(_, a)| Some(a) != actual.first().map(|(_, a)| a)).map(|(k, _)| *k).collect();
-            let passed = disagree.is_empty() && actual.first().is_some_and(|(_, a)| matches(engines, &e.expectation, a));
-            ExpectResult { expectation: e.expectation.clone(), span: e.span, actual, passed, disagree }
+            let actual: Vec<(EngineKind, Actual)> = kinds
+                .iter()
+                .map(|&k| {
+                    (
+                        k,
+                        decide(engines, test, &e.expectation, k)
+                            .unwrap_or_else(|err| Actual::Failed(err.0)),
+                    )
+                })
+                .collect();
+            let disagree: Vec<EngineKind> = actual
+                .iter()
+                .skip(1)
+                .filter(|(_, a)| Some(a) != actual.first().map(|(_, a)| a))
+                .map(|(k, _)| *k)
+                .collect();
+            let passed = disagree.is_empty()
+                && actual
+                    .first()
+                    .is_some_and(|(_, a)| matches(engines, &e.expectation, a));
+            ExpectResult {
+                expectation: e.expectation.clone(),
+                span: e.span,
+                actual,
+                passed,
+                disagree,
+            }
         })
         .collect();
-    TestResult { name: test.name.clone(), span: test.span, expects }
+    TestResult {
+        name: test.name.clone(),
+        span: test.span,
+        expects,
+    }
 }
 
 fn device(engines: &Engines<'_>, test: &Test) -> Result<DeviceRecord, EngineError> {
-    let values = test.device.as_ref().ok_or_else(|| EngineError("the test gives no device".into()))?;
-    Ok(layout::device_record(engines.pkg, values, test.now, &test.release))
+    let values = test
+        .device
+        .as_ref()
+        .ok_or_else(|| EngineError("the test gives no device".into()))?;
+    Ok(layout::device_record(
+        engines.pkg,
+        values,
+        test.now,
+        &test.release,
+    ))
 }
 
 /// What one engine decides for the part of the test an expectation looks at.
-pub fn decide(engines: &Engines<'_>, test: &Test, expectation: &Expectation, engine: EngineKind) -> Result<Actual, EngineError> {
+pub fn decide(
+    engines: &Engines<'_>,
+    test: &Test,
+    expectation: &Expectation,
+    engine: EngineKind,
+) -> Result<Actual, EngineError> {
     let compiled = engines.compiled;
     let policy = &compiled.policy;
     let mut bits = ClauseBits::for_policy(policy);
@@ -89,7 +140,11 @@ pub fn decide(engines: &Engines<'_>, test: &Test, expectation: &Expectation, eng
             let rec = device(engines, test)?;
             engines.run(engine, FunctionKind::Rails, Input::Device(&rec), &mut bits)?;
             let d = decision::rails(policy, &bits);
-            Ok(Actual::Rails { verdict: d.verdict, fired: ids(d.fired()), erroneous: ids(d.erroneous()) })
+            Ok(Actual::Rails {
+                verdict: d.verdict,
+                fired: ids(d.fired()),
+                erroneous: ids(d.erroneous()),
+            })
         }
         Expectation::Healthy | Expectation::Inconclusive | Expectation::Rollback(_) => {
             let rec = device(engines, test)?;
@@ -102,33 +157,64 @@ pub fn decide(engines: &Engines<'_>, test: &Test, expectation: &Expectation, eng
                 last = Some((d.verdict, ids(d.fired())));
             }
             let (verdict, fired) = last.ok_or_else(|| EngineError("no health check ran".into()))?;
-            Ok(Actual::Health { verdict, fired, counters })
+            Ok(Actual::Health {
+                verdict,
+                fired,
+                counters,
+            })
         }
         Expectation::Promote(g) | Expectation::Hold(g) | Expectation::Abort(g, _) => {
-            let ring = test.ring.as_ref().ok_or_else(|| EngineError("the test gives no ring".into()))?;
+            let ring = test
+                .ring
+                .as_ref()
+                .ok_or_else(|| EngineError("the test gives no ring".into()))?;
             let rollout = test.rollout.unwrap_or(ring.total);
             let gate = compiled.map.gates[g.index()];
-            let mut acc = GateAcc::new(policy, gate).ok_or_else(|| EngineError("no such gate".into()))?;
+            let mut acc =
+                GateAcc::new(policy, gate).ok_or_else(|| EngineError("no such gate".into()))?;
             let whole: [u64; GATE_SLOTS] = layout::gate_record(&ring.total, &rollout);
-            engines.run(engine, FunctionKind::Gate(gate), Input::Gate(&whole), &mut bits)?;
+            engines.run(
+                engine,
+                FunctionKind::Gate(gate),
+                Input::Gate(&whole),
+                &mut bits,
+            )?;
             acc.add_whole(&bits);
             // `per` fields: by value where the test splits the ring by that field, else the whole ring is
             // one group.
-            let mut per_slots: Vec<u16> = compiled.artifact.clauses.iter().filter_map(|c| c.per_slot).collect();
+            let mut per_slots: Vec<u16> = compiled
+                .artifact
+                .clauses
+                .iter()
+                .filter_map(|c| c.per_slot)
+                .collect();
             per_slots.sort_unstable();
             per_slots.dedup();
-            let split = ring.by.as_ref().map(|(f, values)| (f.index() as u16, values));
+            let split = ring
+                .by
+                .as_ref()
+                .map(|(f, values)| (f.index() as u16, values));
             for slot in per_slots {
                 match split {
                     Some((field, values)) if field == slot => {
                         for (_, counts) in values.iter() {
                             let rec = layout::gate_record(counts, &rollout);
-                            engines.run(engine, FunctionKind::Gate(gate), Input::Gate(&rec), &mut bits)?;
+                            engines.run(
+                                engine,
+                                FunctionKind::Gate(gate),
+                                Input::Gate(&rec),
+                                &mut bits,
+                            )?;
                             acc.add_value(slot, &bits);
                         }
                     }
                     _ => {
-                        engines.run(engine, FunctionKind::Gate(gate), Input::Gate(&whole), &mut bits)?;
+                        engines.run(
+                            engine,
+                            FunctionKind::Gate(gate),
+                            Input::Gate(&whole),
+                            &mut bits,
+                        )?;
                         acc.add_value(slot, &bits);
                     }
                 }
@@ -137,11 +223,21 @@ pub fn decide(engines: &Engines<'_>, test: &Test, expectation: &Expectation, eng
         }
         Expectation::InstallOrder(_) | Expectation::NotInstallable => {
             let rec = device(engines, test)?;
-            engines.run(engine, FunctionKind::Constraints, Input::Device(&rec), &mut bits)?;
+            engines.run(
+                engine,
+                FunctionKind::Constraints,
+                Input::Device(&rec),
+                &mut bits,
+            )?;
             let current = plane_versions(compiled, &rec);
-            let target: Vec<Option<u64>> = test.release.iter().map(|v| v.map(|v| v.packed())).collect();
+            let target: Vec<Option<u64>> =
+                test.release.iter().map(|v| v.map(|v| v.packed())).collect();
             let order = decision::install_order(policy, &current, &target, &bits);
-            Ok(Actual::Install(order.map(|o| o.as_slice().to_vec()).map_err(|e| describe_not_installable(engines, &e))))
+            Ok(Actual::Install(
+                order
+                    .map(|o| o.as_slice().to_vec())
+                    .map_err(|e| describe_not_installable(engines, &e)),
+            ))
         }
     }
 }
@@ -166,10 +262,16 @@ pub fn describe_not_installable(engines: &Engines<'_>, e: &decision::NotInstalla
     };
     match e {
         decision::NotInstallable::TargetInconsistent { constraint } => {
-            format!("the release would leave the device violating {}", constraint_text(*constraint))
+            format!(
+                "the release would leave the device violating {}",
+                constraint_text(*constraint)
+            )
         }
         decision::NotInstallable::NoOrder { constraint } => {
-            format!("no order of single-plane updates avoids violating {}", constraint_text(*constraint))
+            format!(
+                "no order of single-plane updates avoids violating {}",
+                constraint_text(*constraint)
+            )
         }
         other => other.to_string(),
     }
@@ -186,30 +288,62 @@ pub fn matches(engines: &Engines<'_>, expectation: &Expectation, actual: &Actual
     let pkg = engines.pkg;
     let side = &engines.compiled.sidecar;
     let reason_of = |c: &u16| side.clause(usize::from(*c)).map(|i| i.reason.as_str());
-    let kind_of = |c: &u16| engines.compiled.artifact.clauses.get(usize::from(*c)).map(|c| c.kind);
+    let kind_of = |c: &u16| {
+        engines
+            .compiled
+            .artifact
+            .clauses
+            .get(usize::from(*c))
+            .map(|c| c.kind)
+    };
     match (expectation, actual) {
         (Expectation::Allow, Actual::Rails { verdict, .. }) => *verdict == RailVerdict::Allow,
-        (Expectation::Deny(reason), Actual::Rails { verdict, fired, erroneous }) => {
+        (
+            Expectation::Deny(reason),
+            Actual::Rails {
+                verdict,
+                fired,
+                erroneous,
+            },
+        ) => {
             *verdict == RailVerdict::Deny
                 && reason.as_ref().is_none_or(|r| {
-                    fired.iter().any(|c| kind_of(c) == Some(ClauseKind::Deny) && reason_of(c) == Some(r.as_str()))
-                        || erroneous.iter().any(|c| {
-                            side.clause(usize::from(*c)).is_some_and(|i| *r == format!("evaluation error in rail {}", i.rule))
-                        })
+                    fired.iter().any(|c| {
+                        kind_of(c) == Some(ClauseKind::Deny) && reason_of(c) == Some(r.as_str())
+                    }) || erroneous.iter().any(|c| {
+                        side.clause(usize::from(*c))
+                            .is_some_and(|i| *r == format!("evaluation error in rail {}", i.rule))
+                    })
                 })
         }
-        (Expectation::Defer(secs, reason), Actual::Rails { verdict, fired, .. }) => match verdict {
-            RailVerdict::Defer { secs: got } => {
-                secs.is_none_or(|s| s == i64::from(*got))
-                    && reason.as_ref().is_none_or(|r| {
-                        fired.iter().any(|c| kind_of(c) == Some(ClauseKind::Defer) && reason_of(c) == Some(r.as_str()))
+        (
+            Expectation::Defer(secs, reason),
+            Actual::Rails {
+                verdict: RailVerdict::Defer { secs: got },
+                fired,
+                ..
+            },
+        ) => {
+            secs.is_none_or(|s| s == i64::from(*got))
+                && reason.as_ref().is_none_or(|r| {
+                    fired.iter().any(|c| {
+                        kind_of(c) == Some(ClauseKind::Defer) && reason_of(c) == Some(r.as_str())
                     })
-            }
-            _ => false,
-        },
-        (Expectation::Healthy, Actual::Health { verdict, .. }) => *verdict == HealthVerdict::Healthy,
-        (Expectation::Inconclusive, Actual::Health { verdict, .. }) => *verdict == HealthVerdict::Inconclusive,
-        (Expectation::Rollback(planes), Actual::Health { verdict: HealthVerdict::Rollback { planes: got }, .. }) => {
+                })
+        }
+        (Expectation::Healthy, Actual::Health { verdict, .. }) => {
+            *verdict == HealthVerdict::Healthy
+        }
+        (Expectation::Inconclusive, Actual::Health { verdict, .. }) => {
+            *verdict == HealthVerdict::Inconclusive
+        }
+        (
+            Expectation::Rollback(planes),
+            Actual::Health {
+                verdict: HealthVerdict::Rollback { planes: got },
+                ..
+            },
+        ) => {
             let mut want: Vec<PlaneId> = planes.clone();
             want.sort();
             let mut have = plane_names(pkg, got.iter());
@@ -218,9 +352,9 @@ pub fn matches(engines: &Engines<'_>, expectation: &Expectation, actual: &Actual
         }
         (Expectation::Promote(_), Actual::Gate(d)) => *d == GateDecision::Promote,
         (Expectation::Hold(_), Actual::Gate(d)) => matches!(d, GateDecision::Hold { .. }),
-        (Expectation::Abort(_, reason), Actual::Gate(GateDecision::Abort { clauses })) => {
-            reason.as_ref().is_none_or(|r| clauses.iter().any(|c| reason_of(&c.0) == Some(r.as_str())))
-        }
+        (Expectation::Abort(_, reason), Actual::Gate(GateDecision::Abort { clauses })) => reason
+            .as_ref()
+            .is_none_or(|r| clauses.iter().any(|c| reason_of(&c.0) == Some(r.as_str()))),
         (Expectation::InstallOrder(planes), Actual::Install(Ok(order))) => {
             planes.iter().map(|p| p.index() as u8).collect::<Vec<_>>() == *order
         }

@@ -6,7 +6,7 @@
 //! SIMULATION.md is the contract; docs/simulation.md documents the inputs.
 
 pub mod input;
-pub mod schema;
 pub mod population;
 pub mod rng;
+pub mod schema;
 pub mod stats;

@@ -54,7 +54,10 @@ impl Column {
 /// A field's storage: a column for static fields; dynamic fields are drawn at each evaluation.
 #[derive(Clone, Debug)]
 pub enum FieldStore {
-    Static { column: Column, missing: Option<Vec<u64>> },
+    Static {
+        column: Column,
+        missing: Option<Vec<u64>>,
+    },
     Dynamic,
 }
 
@@ -83,7 +86,9 @@ impl Population {
     #[inline]
     pub fn is_missing(&self, f: usize, i: usize) -> bool {
         match &self.fields[f] {
-            FieldStore::Static { missing: Some(m), .. } => m[i / 64] >> (i % 64) & 1 == 1,
+            FieldStore::Static {
+                missing: Some(m), ..
+            } => m[i / 64] >> (i % 64) & 1 == 1,
             _ => false,
         }
     }
@@ -100,17 +105,29 @@ impl Population {
             .fields
             .iter()
             .map(|f| match f {
-                FieldStore::Static { column, missing } => column.bytes_per_device() + usize::from(missing.is_some()),
+                FieldStore::Static { column, missing } => {
+                    column.bytes_per_device() + usize::from(missing.is_some())
+                }
                 FieldStore::Dynamic => 0,
             })
             .sum();
-        fields + self.versions.iter().map(|(_, c)| c.bytes_per_device()).sum::<usize>() + 4 + 1 + 4
+        fields
+            + self
+                .versions
+                .iter()
+                .map(|(_, c)| c.bytes_per_device())
+                .sum::<usize>()
+            + 4
+            + 1
+            + 4
     }
 }
 
 /// Whether every class draws the field from a discrete set (a constant or a choice).
 fn discrete(dists: &[&FieldDist]) -> bool {
-    dists.iter().all(|d| matches!(d.dist, Dist::Const(_) | Dist::Choice(..)))
+    dists
+        .iter()
+        .all(|d| matches!(d.dist, Dist::Const(_) | Dist::Choice(..)))
 }
 
 /// Generates the population of a run.
@@ -129,7 +146,9 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
     // Draw static values per device, field by field in a fixed order from the device's static stream.
     let mut raw: Vec<Vec<u64>> = vec![Vec::new(); n_fields];
     let mut raw_missing: Vec<Vec<u64>> = vec![Vec::new(); n_fields];
-    let is_static: Vec<bool> = (0..n_fields).map(|f| fleet.classes.iter().all(|c| !c.fields[f].dynamic)).collect();
+    let is_static: Vec<bool> = (0..n_fields)
+        .map(|f| fleet.classes.iter().all(|c| !c.fields[f].dynamic))
+        .collect();
     for f in 0..n_fields {
         if is_static[f] {
             raw[f] = vec![0; n];
@@ -181,7 +200,10 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
                 missing[r / 64] |= 1 << (r % 64);
             }
             if let Some(f) = rings_fn {
-                let record = Record { slots: &slots, missing: &missing };
+                let record = Record {
+                    slots: &slots,
+                    missing: &missing,
+                };
                 // INVARIANT: the record has the policy's layout, so evaluation cannot fail; an error
                 // would leave the filters false and the device in the last ring.
                 let _ = interp::run(policy, f, &record, &mut bits);
@@ -202,7 +224,9 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
         let dists: Vec<&FieldDist> = fleet.classes.iter().map(|c| &c.fields[f]).collect();
         let column = match &schema.fields[f].ty {
             FieldType::Bool => Column::U8(values.iter().map(|&v| u8::from(v != 0)).collect()),
-            FieldType::Enum(_, variants) if variants.len() <= 256 => Column::U8(values.iter().map(|&v| v as u8).collect()),
+            FieldType::Enum(_, variants) if variants.len() <= 256 => {
+                Column::U8(values.iter().map(|&v| v as u8).collect())
+            }
             FieldType::Enum(..) => Column::U16(values.iter().map(|&v| v as u16).collect()),
             FieldType::Int | FieldType::Duration | FieldType::Version => {
                 if values.iter().all(|&v| i32::try_from(v as i64).is_ok()) {
@@ -222,7 +246,10 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
             }
         };
         let m = std::mem::take(&mut raw_missing[f]);
-        fields.push(FieldStore::Static { column, missing: (!m.is_empty()).then_some(m) });
+        fields.push(FieldStore::Static {
+            column,
+            missing: (!m.is_empty()).then_some(m),
+        });
     }
     let versions = version_raw
         .into_iter()
@@ -246,5 +273,13 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
             list.push(i as u32);
         }
     }
-    Population { n, class_start, fields, versions, bandwidth_kbps, ring, ring_devices }
+    Population {
+        n,
+        class_start,
+        fields,
+        versions,
+        bandwidth_kbps,
+        ring,
+        ring_devices,
+    }
 }

@@ -50,7 +50,9 @@ pub fn mix(mut z: u64) -> u64 {
 /// The starting state of a stream.
 #[inline]
 pub fn base(seed: u64, trial: u64, device: u64, purpose: Purpose) -> u64 {
-    mix(mix(mix(seed ^ K0) ^ trial.wrapping_mul(K1)) ^ device.wrapping_mul(K2) ^ (purpose as u64).wrapping_mul(K3))
+    mix(mix(mix(seed ^ K0) ^ trial.wrapping_mul(K1))
+        ^ device.wrapping_mul(K2)
+        ^ (purpose as u64).wrapping_mul(K3))
 }
 
 /// A SplitMix64 stream. Its state is the whole of it: store it, copy it, resume it.
@@ -63,7 +65,7 @@ impl Stream {
     }
 
     #[inline]
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(GAMMA);
         mix(self.0)
     }
@@ -71,7 +73,7 @@ impl Stream {
     /// Uniform in [0, 1) with 53 bits.
     #[inline]
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// True with probability `p`.
@@ -92,16 +94,16 @@ impl rand::TryRng for Stream {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next() >> 32) as u32)
+        Ok((self.next_u64() >> 32) as u32)
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
+        Ok(self.next_u64())
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
+            let bytes = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         Ok(())

@@ -34,7 +34,10 @@ impl FieldType {
     }
 
     pub fn is_numeric(&self) -> bool {
-        matches!(self, FieldType::Int | FieldType::Float | FieldType::Percent | FieldType::Duration)
+        matches!(
+            self,
+            FieldType::Int | FieldType::Float | FieldType::Percent | FieldType::Duration
+        )
     }
 }
 
@@ -89,6 +92,10 @@ impl Schema {
 
     /// Names a fleet model may give a distribution for: the device fields and the planes.
     pub fn field_names(&self) -> Vec<&str> {
-        self.fields.iter().map(|f| f.name.as_str()).chain(self.planes.iter().map(String::as_str)).collect()
+        self.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(self.planes.iter().map(String::as_str))
+            .collect()
     }
 }

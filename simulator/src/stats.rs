@@ -28,7 +28,11 @@ fn log_term(n: u64, k: u64, p: f64) -> f64 {
     let (n, k) = (n as f64, k as f64);
     let lc = libm::lgamma(n + 1.0) - libm::lgamma(k + 1.0) - libm::lgamma(n - k + 1.0);
     let a = if k > 0.0 { k * libm::log(p) } else { 0.0 };
-    let b = if n - k > 0.0 { (n - k) * libm::log1p(-p) } else { 0.0 };
+    let b = if n - k > 0.0 {
+        (n - k) * libm::log1p(-p)
+    } else {
+        0.0
+    };
     lc + a + b
 }
 
@@ -40,7 +44,10 @@ pub fn binomial_cdf(n: u64, k: u64, p: f64) -> f64 {
     if p >= 1.0 {
         return if k >= n { 1.0 } else { 0.0 };
     }
-    (0..=k.min(n)).map(|i| libm::exp(log_term(n, i, p))).sum::<f64>().min(1.0)
+    (0..=k.min(n))
+        .map(|i| libm::exp(log_term(n, i, p)))
+        .sum::<f64>()
+        .min(1.0)
 }
 
 /// Bisection for the p at which a monotone function of p crosses `target`.
@@ -60,20 +67,40 @@ fn solve(mut lo: f64, mut hi: f64, f: impl Fn(f64) -> f64, target: f64, increasi
 /// `k` events in `n` trials: the estimate and its Clopper–Pearson one-sided 95% bounds.
 pub fn proportion(k: u64, n: u64) -> Interval {
     if n == 0 {
-        return Interval { estimate: 0.0, low: 0.0, high: 1.0 };
+        return Interval {
+            estimate: 0.0,
+            low: 0.0,
+            high: 1.0,
+        };
     }
     let estimate = k as f64 / n as f64;
     // Upper: the p with P(X <= k) = alpha; lower: the p with P(X >= k) = alpha.
-    let high = if k >= n { 1.0 } else { solve(0.0, 1.0, |p| binomial_cdf(n, k, p), ALPHA, false) };
-    let low = if k == 0 { 0.0 } else { solve(0.0, 1.0, |p| 1.0 - binomial_cdf(n, k - 1, p), ALPHA, true) };
-    Interval { estimate, low, high }
+    let high = if k >= n {
+        1.0
+    } else {
+        solve(0.0, 1.0, |p| binomial_cdf(n, k, p), ALPHA, false)
+    };
+    let low = if k == 0 {
+        0.0
+    } else {
+        solve(0.0, 1.0, |p| 1.0 - binomial_cdf(n, k - 1, p), ALPHA, true)
+    };
+    Interval {
+        estimate,
+        low,
+        high,
+    }
 }
 
 /// The q-quantile of sorted values (nearest rank), with order-statistic bounds.
 pub fn quantile(sorted: &[f64], q: f64) -> Interval {
     let n = sorted.len();
     if n == 0 {
-        return Interval { estimate: f64::NAN, low: f64::NEG_INFINITY, high: f64::INFINITY };
+        return Interval {
+            estimate: f64::NAN,
+            low: f64::NEG_INFINITY,
+            high: f64::INFINITY,
+        };
     }
     let rank = |r: f64| -> usize { (r.ceil().max(1.0) as usize).min(n) - 1 };
     let estimate = sorted[rank(q * n as f64)];
@@ -82,23 +109,47 @@ pub fn quantile(sorted: &[f64], q: f64) -> Interval {
     // Ranks beyond the data mean the bound is unknown from this sample.
     let lo_rank = (nf * q - spread).floor();
     let hi_rank = (nf * q + spread).ceil() + 1.0;
-    let low = if lo_rank < 1.0 { f64::NEG_INFINITY } else { sorted[rank(lo_rank)] };
-    let high = if hi_rank > nf { f64::INFINITY } else { sorted[rank(hi_rank)] };
-    Interval { estimate, low: low.min(estimate), high: high.max(estimate) }
+    let low = if lo_rank < 1.0 {
+        f64::NEG_INFINITY
+    } else {
+        sorted[rank(lo_rank)]
+    };
+    let high = if hi_rank > nf {
+        f64::INFINITY
+    } else {
+        sorted[rank(hi_rank)]
+    };
+    Interval {
+        estimate,
+        low: low.min(estimate),
+        high: high.max(estimate),
+    }
 }
 
 pub fn mean(values: &[f64]) -> Interval {
     let n = values.len();
     if n == 0 {
-        return Interval { estimate: f64::NAN, low: f64::NEG_INFINITY, high: f64::INFINITY };
+        return Interval {
+            estimate: f64::NAN,
+            low: f64::NEG_INFINITY,
+            high: f64::INFINITY,
+        };
     }
     let m = values.iter().sum::<f64>() / n as f64;
     if n == 1 {
-        return Interval { estimate: m, low: f64::NEG_INFINITY, high: f64::INFINITY };
+        return Interval {
+            estimate: m,
+            low: f64::NEG_INFINITY,
+            high: f64::INFINITY,
+        };
     }
     let var = values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1) as f64;
     let half = Z * libm::sqrt(var / n as f64);
-    Interval { estimate: m, low: m - half, high: m + half }
+    Interval {
+        estimate: m,
+        low: m - half,
+        high: m + half,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -164,10 +215,16 @@ mod tests {
     #[test]
     fn rule_of_three() {
         let iv = proportion(0, 300);
-        assert!((iv.high - (1.0 - 0.05f64.powf(1.0 / 300.0))).abs() < 1e-9, "{iv:?}");
+        assert!(
+            (iv.high - (1.0 - 0.05f64.powf(1.0 / 300.0))).abs() < 1e-9,
+            "{iv:?}"
+        );
         assert!(iv.high < 0.01);
         assert_eq!(judge(iv, Op::Le, 0.01), Verdict::Pass);
-        assert_eq!(judge(proportion(0, 100), Op::Le, 0.01), Verdict::Inconclusive);
+        assert_eq!(
+            judge(proportion(0, 100), Op::Le, 0.01),
+            Verdict::Inconclusive
+        );
         assert_eq!(judge(proportion(50, 100), Op::Le, 0.01), Verdict::Fail);
     }
 
@@ -187,7 +244,10 @@ mod tests {
         let values: Vec<f64> = (1..=1000).map(f64::from).collect();
         let iv = quantile(&values, 0.9);
         assert_eq!(iv.estimate, 900.0);
-        assert!(iv.low < 900.0 && iv.high > 900.0 && iv.low > 880.0 && iv.high < 920.0, "{iv:?}");
+        assert!(
+            iv.low < 900.0 && iv.high > 900.0 && iv.low > 880.0 && iv.high < 920.0,
+            "{iv:?}"
+        );
         let few = quantile(&values[..5], 0.9);
         assert_eq!(few.high, f64::INFINITY);
     }

@@ -64,7 +64,14 @@ pub struct FieldDist {
 
 impl FieldDist {
     pub fn constant(bits: u64) -> FieldDist {
-        FieldDist { dist: Dist::Const(bits), encode: Encode::Bits, min: None, max: None, missing: 0.0, dynamic: false }
+        FieldDist {
+            dist: Dist::Const(bits),
+            encode: Encode::Bits,
+            min: None,
+            max: None,
+            missing: 0.0,
+            dynamic: false,
+        }
     }
 
     /// A number drawn from the distribution (before encoding), for numeric distributions.
@@ -114,11 +121,23 @@ impl FieldDist {
 fn choose(values: &[u64], cumulative: &[f64], rng: &mut impl Rng) -> u64 {
     let total = cumulative.last().copied().unwrap_or(0.0);
     let x = rng.random::<f64>() * total;
-    let i = cumulative.partition_point(|&c| c <= x).min(values.len().saturating_sub(1));
+    let i = cumulative
+        .partition_point(|&c| c <= x)
+        .min(values.len().saturating_sub(1));
     values.get(i).copied().unwrap_or(0)
 }
 
-const DIST_KEYS: &[&str] = &["normal", "lognormal", "beta", "gamma", "exponential", "poisson", "uniform", "bernoulli", "value"];
+const DIST_KEYS: &[&str] = &[
+    "normal",
+    "lognormal",
+    "beta",
+    "gamma",
+    "exponential",
+    "poisson",
+    "uniform",
+    "bernoulli",
+    "value",
+];
 const MODIFIERS: &[&str] = &["min", "max", "missing", "dynamic"];
 
 /// Parses a field's distribution. `field` names it in messages; `optional` says whether `missing` may
@@ -145,13 +164,27 @@ fn pair(v: &toml::Value) -> Option<(f64, f64)> {
 
 impl Parser {
     fn err(&self, span: &Range<usize>, message: impl Into<String>) -> InputError {
-        InputError::new(self.file, span.clone(), "fleetgate::sim::invalid_distribution", message)
+        InputError::new(
+            self.file,
+            span.clone(),
+            "fleetgate::sim::invalid_distribution",
+            message,
+        )
     }
 
     /// A constant of the field's type from a TOML scalar (or a choice key).
-    pub fn constant(&self, field: &str, ty: &FieldType, v: &toml::Value, span: &Range<usize>) -> Result<u64, InputError> {
+    pub fn constant(
+        &self,
+        field: &str,
+        ty: &FieldType,
+        v: &toml::Value,
+        span: &Range<usize>,
+    ) -> Result<u64, InputError> {
         let bad = |what: &str| {
-            self.err(span, format!("`{field}` is `{}`, so its value must be {what}", ty.name()))
+            self.err(
+                span,
+                format!("`{field}` is `{}`, so its value must be {what}", ty.name()),
+            )
         };
         match ty {
             FieldType::Bool => match v {
@@ -161,16 +194,27 @@ impl Parser {
             },
             FieldType::Int => match v {
                 toml::Value::Integer(i) => Ok(*i as u64),
-                toml::Value::String(s) => s.replace('_', "").parse::<i64>().map(|i| i as u64).map_err(|_| bad("an integer")),
+                toml::Value::String(s) => s
+                    .replace('_', "")
+                    .parse::<i64>()
+                    .map(|i| i as u64)
+                    .map_err(|_| bad("an integer")),
                 _ => Err(bad("an integer")),
             },
             FieldType::Float => match v {
-                toml::Value::String(s) => s.parse::<f64>().map(f64::to_bits).map_err(|_| bad("a number")),
+                toml::Value::String(s) => s
+                    .parse::<f64>()
+                    .map(f64::to_bits)
+                    .map_err(|_| bad("a number")),
                 _ => number(v).map(f64::to_bits).ok_or_else(|| bad("a number")),
             },
             FieldType::Percent => {
                 let x = match v {
-                    toml::Value::String(s) if s.ends_with('%') => s.trim_end_matches('%').parse::<f64>().ok().map(|x| x / 100.0),
+                    toml::Value::String(s) if s.ends_with('%') => s
+                        .trim_end_matches('%')
+                        .parse::<f64>()
+                        .ok()
+                        .map(|x| x / 100.0),
                     toml::Value::String(s) => s.parse::<f64>().ok(),
                     _ => number(v),
                 };
@@ -182,11 +226,14 @@ impl Parser {
             }
             FieldType::Duration => match v {
                 toml::Value::Integer(i) => Ok(*i as u64),
-                toml::Value::String(s) => parse_duration(s).map(|x| x as u64).ok_or_else(|| bad("a duration like \"15m\" or whole seconds")),
+                toml::Value::String(s) => parse_duration(s)
+                    .map(|x| x as u64)
+                    .ok_or_else(|| bad("a duration like \"15m\" or whole seconds")),
                 _ => Err(bad("a duration like \"15m\" or whole seconds")),
             },
             FieldType::Version => match v {
-                toml::Value::String(s) => parse_version(s).ok_or_else(|| bad("a version like \"v1.4.0\" (components up to 65535)")),
+                toml::Value::String(s) => parse_version(s)
+                    .ok_or_else(|| bad("a version like \"v1.4.0\" (components up to 65535)")),
                 _ => Err(bad("a version like \"v1.4.0\"")),
             },
             FieldType::Enum(name, variants) => match v {
@@ -194,10 +241,12 @@ impl Parser {
                     Some(i) => Ok(i as u64),
                     None => {
                         let mut e = self.err(span, format!("`{s}` is not a `{name}`"));
-                        e.help = Some(match super::suggest(s, variants.iter().map(String::as_str)) {
-                            Some(sug) => format!("did you mean `{sug}`?"),
-                            None => format!("`{name}` has {}", variants.join(", ")),
-                        });
+                        e.help = Some(
+                            match super::suggest(s, variants.iter().map(String::as_str)) {
+                                Some(sug) => format!("did you mean `{sug}`?"),
+                                None => format!("`{name}` has {}", variants.join(", ")),
+                            },
+                        );
                         Err(e)
                     }
                 },
@@ -207,7 +256,13 @@ impl Parser {
     }
 
     /// A distribution for a field of type `ty`.
-    pub fn field(&self, field: &str, ty: &FieldType, optional: bool, spec: &Spanned<toml::Value>) -> Result<FieldDist, InputError> {
+    pub fn field(
+        &self,
+        field: &str,
+        ty: &FieldType,
+        optional: bool,
+        spec: &Spanned<toml::Value>,
+    ) -> Result<FieldDist, InputError> {
         let span = spec.span();
         let encode = match ty {
             FieldType::Int | FieldType::Duration => Encode::Int,
@@ -222,21 +277,42 @@ impl Parser {
                 return Ok(FieldDist::constant(bits));
             }
         };
-        let mut out = FieldDist { dist: Dist::Const(0), encode, min: None, max: None, missing: 0.0, dynamic: false };
+        let mut out = FieldDist {
+            dist: Dist::Const(0),
+            encode,
+            min: None,
+            max: None,
+            missing: 0.0,
+            dynamic: false,
+        };
         let mut dist: Option<Dist> = None;
         let mut choices: Vec<(u64, f64)> = Vec::new();
         for (key, v) in table {
             match key.as_str() {
                 "min" | "max" => {
-                    let Some(x) = number(v) else { return Err(self.err(&span, format!("`{key}` must be a number"))) };
+                    let Some(x) = number(v) else {
+                        return Err(self.err(&span, format!("`{key}` must be a number")));
+                    };
                     if !ty.is_numeric() {
-                        return Err(self.err(&span, format!("`{key}` applies to numeric fields, and `{field}` is `{}`", ty.name())));
+                        return Err(self.err(
+                            &span,
+                            format!(
+                                "`{key}` applies to numeric fields, and `{field}` is `{}`",
+                                ty.name()
+                            ),
+                        ));
                     }
-                    if key == "min" { out.min = Some(x) } else { out.max = Some(x) }
+                    if key == "min" {
+                        out.min = Some(x)
+                    } else {
+                        out.max = Some(x)
+                    }
                 }
                 "missing" => {
                     let p = number(v).filter(|p| (0.0..=1.0).contains(p));
-                    let Some(p) = p else { return Err(self.err(&span, "`missing` is a probability between 0 and 1")) };
+                    let Some(p) = p else {
+                        return Err(self.err(&span, "`missing` is a probability between 0 and 1"));
+                    };
                     if !optional && p > 0.0 {
                         return Err(self.err(&span, format!("`{field}` is not optional in the schema, so it cannot be missing"))
                             .help(format!("declare it `{field}: {}?` in the package, or drop `missing`", ty.name())));
@@ -244,22 +320,38 @@ impl Parser {
                     out.missing = p;
                 }
                 "dynamic" => {
-                    out.dynamic = v.as_bool().ok_or_else(|| self.err(&span, "`dynamic` is `true` or `false`"))?;
+                    out.dynamic = v
+                        .as_bool()
+                        .ok_or_else(|| self.err(&span, "`dynamic` is `true` or `false`"))?;
                 }
                 k if DIST_KEYS.contains(&k) => {
                     if dist.is_some() {
-                        return Err(self.err(&span, "give one distribution per field").help("remove all but one of the distribution keys"));
+                        return Err(self
+                            .err(&span, "give one distribution per field")
+                            .help("remove all but one of the distribution keys"));
                     }
                     dist = Some(self.distribution(field, ty, k, v, &span)?);
                 }
                 k => {
-                    let w = number(v).filter(|w| *w >= 0.0 && w.is_finite()).ok_or_else(|| {
-                        self.err(&span, format!("the weight of `{k}` must be a non-negative number")).help(format!(
-                            "a table maps values to weights, or holds one of {}",
-                            DIST_KEYS.iter().chain(MODIFIERS).map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
-                        ))
-                    })?;
-                    let value = self.constant(field, ty, &toml::Value::String(k.to_string()), &span)?;
+                    let w = number(v)
+                        .filter(|w| *w >= 0.0 && w.is_finite())
+                        .ok_or_else(|| {
+                            self.err(
+                                &span,
+                                format!("the weight of `{k}` must be a non-negative number"),
+                            )
+                            .help(format!(
+                                "a table maps values to weights, or holds one of {}",
+                                DIST_KEYS
+                                    .iter()
+                                    .chain(MODIFIERS)
+                                    .map(|d| format!("`{d}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        })?;
+                    let value =
+                        self.constant(field, ty, &toml::Value::String(k.to_string()), &span)?;
                     choices.push((value, w));
                 }
             }
@@ -294,43 +386,81 @@ impl Parser {
         }
     }
 
-    fn distribution(&self, field: &str, ty: &FieldType, key: &str, v: &toml::Value, span: &Range<usize>) -> Result<Dist, InputError> {
+    fn distribution(
+        &self,
+        field: &str,
+        ty: &FieldType,
+        key: &str,
+        v: &toml::Value,
+        span: &Range<usize>,
+    ) -> Result<Dist, InputError> {
         if key == "value" {
             return Ok(Dist::Const(self.constant(field, ty, v, span)?));
         }
         if key == "bernoulli" {
             if *ty != FieldType::Bool {
-                return Err(self.err(span, format!("`bernoulli` gives booleans, and `{field}` is `{}`", ty.name())));
+                return Err(self.err(
+                    span,
+                    format!(
+                        "`bernoulli` gives booleans, and `{field}` is `{}`",
+                        ty.name()
+                    ),
+                ));
             }
             let p = number(v).ok_or_else(|| self.err(span, "`bernoulli` takes a probability"))?;
-            return Bernoulli::new(p).map(Dist::Bernoulli).map_err(|_| self.err(span, "`bernoulli` takes a probability between 0 and 1"));
+            return Bernoulli::new(p)
+                .map(Dist::Bernoulli)
+                .map_err(|_| self.err(span, "`bernoulli` takes a probability between 0 and 1"));
         }
         if !ty.is_numeric() {
-            return Err(self.err(span, format!("`{key}` gives numbers, and `{field}` is `{}`", ty.name()))
+            return Err(self
+                .err(
+                    span,
+                    format!("`{key}` gives numbers, and `{field}` is `{}`", ty.name()),
+                )
                 .help("give a value or a table of weighted values"));
         }
         self.numeric(key, v, span)
     }
 
     /// A numeric distribution (also used for bandwidths and partition durations).
-    pub fn numeric(&self, key: &str, v: &toml::Value, span: &Range<usize>) -> Result<Dist, InputError> {
-        let two = |name: &str| pair(v).ok_or_else(|| self.err(span, format!("`{name}` takes two numbers: `{name} = [a, b]`")));
-        let one = |name: &str| number(v).ok_or_else(|| self.err(span, format!("`{name}` takes one number")));
+    pub fn numeric(
+        &self,
+        key: &str,
+        v: &toml::Value,
+        span: &Range<usize>,
+    ) -> Result<Dist, InputError> {
+        let two = |name: &str| {
+            pair(v).ok_or_else(|| {
+                self.err(
+                    span,
+                    format!("`{name}` takes two numbers: `{name} = [a, b]`"),
+                )
+            })
+        };
+        let one = |name: &str| {
+            number(v).ok_or_else(|| self.err(span, format!("`{name}` takes one number")))
+        };
         let invalid = |what: &str| self.err(span, format!("invalid `{key}` parameters: {what}"));
         Ok(match key {
             "normal" => {
                 let (m, s) = two(key)?;
-                if !(s >= 0.0) {
+                if s.is_nan() || s < 0.0 {
                     return Err(invalid("the standard deviation must not be negative"));
                 }
-                Dist::Normal(Normal::new(m, s).map_err(|_| invalid("the standard deviation must be finite and not negative"))?)
+                Dist::Normal(Normal::new(m, s).map_err(|_| {
+                    invalid("the standard deviation must be finite and not negative")
+                })?)
             }
             "lognormal" => {
                 let (m, s) = two(key)?;
-                if !(s >= 0.0) {
+                if s.is_nan() || s < 0.0 {
                     return Err(invalid("sigma must not be negative"));
                 }
-                Dist::LogNormal(LogNormal::new(m, s).map_err(|_| invalid("sigma must be finite and not negative"))?)
+                Dist::LogNormal(
+                    LogNormal::new(m, s)
+                        .map_err(|_| invalid("sigma must be finite and not negative"))?,
+                )
             }
             "beta" => {
                 let (a, b) = two(key)?;
@@ -338,13 +468,19 @@ impl Parser {
             }
             "gamma" => {
                 let (k, t) = two(key)?;
-                Dist::Gamma(Gamma::new(k, t).map_err(|_| invalid("shape and scale must be positive"))?)
+                Dist::Gamma(
+                    Gamma::new(k, t).map_err(|_| invalid("shape and scale must be positive"))?,
+                )
             }
-            "exponential" => Dist::Exp(Exp::new(one(key)?).map_err(|_| invalid("the rate must be positive"))?),
-            "poisson" => Dist::Poisson(Poisson::new(one(key)?).map_err(|_| invalid("the mean must be positive"))?),
+            "exponential" => {
+                Dist::Exp(Exp::new(one(key)?).map_err(|_| invalid("the rate must be positive"))?)
+            }
+            "poisson" => Dist::Poisson(
+                Poisson::new(one(key)?).map_err(|_| invalid("the mean must be positive"))?,
+            ),
             "uniform" => {
                 let (a, b) = two(key)?;
-                if !(a < b) {
+                if a.is_nan() || b.is_nan() || a >= b {
                     return Err(invalid("the low end must be below the high end"));
                 }
                 Dist::Uniform(Uniform::new(a, b).map_err(|_| invalid("the ends must be finite"))?)
@@ -354,13 +490,27 @@ impl Parser {
     }
 
     /// A positive quantity given as a constant or a numeric distribution (bandwidth, durations).
-    pub fn quantity(&self, what: &str, spec: &Spanned<toml::Value>, as_duration: bool) -> Result<FieldDist, InputError> {
+    pub fn quantity(
+        &self,
+        what: &str,
+        spec: &Spanned<toml::Value>,
+        as_duration: bool,
+    ) -> Result<FieldDist, InputError> {
         let span = spec.span();
-        let mut out = FieldDist { dist: Dist::Const(0), encode: Encode::Float, min: Some(0.0), max: None, missing: 0.0, dynamic: true };
+        let mut out = FieldDist {
+            dist: Dist::Const(0),
+            encode: Encode::Float,
+            min: Some(0.0),
+            max: None,
+            missing: 0.0,
+            dynamic: true,
+        };
         match spec.get_ref() {
             toml::Value::String(s) if as_duration => match parse_duration(s) {
                 Some(secs) => out.dist = Dist::Const((secs as f64).to_bits()),
-                None => return Err(self.err(&span, format!("`{what}` must be a duration like \"15m\""))),
+                None => {
+                    return Err(self.err(&span, format!("`{what}` must be a duration like \"15m\"")));
+                }
             },
             toml::Value::Table(t) => {
                 let mut found = None;
@@ -370,17 +520,25 @@ impl Parser {
                         "max" => out.max = number(v),
                         k => {
                             if found.is_some() {
-                                return Err(self.err(&span, format!("`{what}` takes one distribution")));
+                                return Err(
+                                    self.err(&span, format!("`{what}` takes one distribution"))
+                                );
                             }
                             found = Some(self.numeric(k, v, &span)?);
                         }
                     }
                 }
-                out.dist = found.ok_or_else(|| self.err(&span, format!("no distribution for `{what}`")))?;
+                out.dist = found
+                    .ok_or_else(|| self.err(&span, format!("no distribution for `{what}`")))?;
             }
             v => match number(v) {
                 Some(x) if x > 0.0 => out.dist = Dist::Const(x.to_bits()),
-                _ => return Err(self.err(&span, format!("`{what}` must be a positive number or a distribution"))),
+                _ => {
+                    return Err(self.err(
+                        &span,
+                        format!("`{what}` must be a positive number or a distribution"),
+                    ));
+                }
             },
         }
         Ok(out)

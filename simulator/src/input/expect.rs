@@ -109,7 +109,10 @@ impl Metric {
     }
 
     pub fn is_time(self) -> bool {
-        matches!(self, Metric::TimeToFull | Metric::TimeToAbort | Metric::Duration)
+        matches!(
+            self,
+            Metric::TimeToFull | Metric::TimeToAbort | Metric::Duration
+        )
     }
 
     fn from_name(s: &str) -> Option<Metric> {
@@ -146,8 +149,15 @@ pub enum Outcome {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    Outcome { negated: bool, outcome: Outcome },
-    Metric { metric: Metric, op: Op, amount: Amount },
+    Outcome {
+        negated: bool,
+        outcome: Outcome,
+    },
+    Metric {
+        metric: Metric,
+        op: Op,
+        amount: Amount,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -155,8 +165,17 @@ pub enum Claim {
     /// `P(event) op p`.
     Probability { event: Event, op: Op, p: f64 },
     /// `pNN(metric) op amount` (`q` in (0, 1)).
-    Quantile { q: f64, metric: Metric, op: Op, amount: Amount },
-    Mean { metric: Metric, op: Op, amount: Amount },
+    Quantile {
+        q: f64,
+        metric: Metric,
+        op: Op,
+        amount: Amount,
+    },
+    Mean {
+        metric: Metric,
+        op: Op,
+        amount: Amount,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -171,32 +190,52 @@ pub struct Expectation {
 fn amount(s: &str) -> Result<Amount, String> {
     let clean = s.replace('_', "");
     if let Some(p) = clean.strip_suffix('%') {
-        return p.parse::<f64>().map(|x| Amount::Fraction(x / 100.0)).map_err(|_| format!("`{s}` is not a percentage"));
+        return p
+            .parse::<f64>()
+            .map(|x| Amount::Fraction(x / 100.0))
+            .map_err(|_| format!("`{s}` is not a percentage"));
     }
     if clean.ends_with(['d', 'h', 'm', 's']) {
-        return super::parse_duration(&clean).map(|x| Amount::Seconds(x as f64)).ok_or_else(|| format!("`{s}` is not a duration"));
+        return super::parse_duration(&clean)
+            .map(|x| Amount::Seconds(x as f64))
+            .ok_or_else(|| format!("`{s}` is not a duration"));
     }
-    clean.parse::<f64>().map(Amount::Number).map_err(|_| format!("`{s}` is not a number"))
+    clean
+        .parse::<f64>()
+        .map(Amount::Number)
+        .map_err(|_| format!("`{s}` is not a number"))
 }
 
 /// Parses one expectation; the error says what is wrong, in words.
 pub fn parse(text: &str) -> Result<Expectation, String> {
     let mut pairs = ExpectParser::parse(Rule::expectation, text).map_err(|e| {
         let col = match e.line_col {
-            pest::error::LineColLocation::Pos((_, c)) | pest::error::LineColLocation::Span((_, c), _) => c,
+            pest::error::LineColLocation::Pos((_, c))
+            | pest::error::LineColLocation::Span((_, c), _) => c,
         };
         format!("cannot read expectation at character {col}")
     })?;
     let root = pairs.next().ok_or("empty expectation")?;
     let mut it = root.into_inner();
-    let scenario = it.next().ok_or("missing scenario")?.as_str().trim().to_string();
+    let scenario = it
+        .next()
+        .ok_or("missing scenario")?
+        .as_str()
+        .trim()
+        .to_string();
     let claim_pair = it.next().ok_or("missing claim")?;
     let check_metric_amount = |metric: Metric, a: Amount| -> Result<(), String> {
         match (metric.is_time(), a) {
             (true, Amount::Seconds(_)) | (false, Amount::Number(_) | Amount::Fraction(_)) => Ok(()),
-            (true, Amount::Number(x)) if x == 0.0 => Ok(()),
-            (true, _) => Err(format!("`{}` is a time: compare it with a duration like `10d`", metric.name())),
-            (false, Amount::Seconds(_)) => Err(format!("`{}` is a count: compare it with a number or a percentage of the fleet", metric.name())),
+            (true, Amount::Number(0.0)) => Ok(()),
+            (true, _) => Err(format!(
+                "`{}` is a time: compare it with a duration like `10d`",
+                metric.name()
+            )),
+            (false, Amount::Seconds(_)) => Err(format!(
+                "`{}` is a count: compare it with a number or a percentage of the fleet",
+                metric.name()
+            )),
         }
     };
     let claim = match claim_pair.as_rule() {
@@ -212,24 +251,39 @@ pub fn parse(text: &str) -> Result<Expectation, String> {
                         "completed" => Outcome::Completed,
                         "aborted" => Outcome::Aborted,
                         "timed_out" => Outcome::TimedOut,
-                        _ => Outcome::AbortedAt(o.into_inner().next().and_then(|a| a.into_inner().next()).map(|r| r.as_str().to_string()).unwrap_or_default()),
+                        _ => Outcome::AbortedAt(
+                            o.into_inner()
+                                .next()
+                                .and_then(|a| a.into_inner().next())
+                                .map(|r| r.as_str().to_string())
+                                .unwrap_or_default(),
+                        ),
                     };
                     Event::Outcome { negated, outcome }
                 }
                 _ => {
                     let mut e = ev.into_inner();
-                    let metric = Metric::from_name(e.next().ok_or("missing metric")?.as_str()).ok_or("unknown metric")?;
+                    let metric = Metric::from_name(e.next().ok_or("missing metric")?.as_str())
+                        .ok_or("unknown metric")?;
                     let op = Op::parse(e.next().ok_or("missing operator")?.as_str());
                     let a = amount(e.next().ok_or("missing amount")?.as_str())?;
                     check_metric_amount(metric, a)?;
-                    Event::Metric { metric, op, amount: a }
+                    Event::Metric {
+                        metric,
+                        op,
+                        amount: a,
+                    }
                 }
             };
             let op = Op::parse(c.next().ok_or("missing operator")?.as_str());
             let p = match amount(c.next().ok_or("missing probability")?.as_str())? {
                 Amount::Fraction(f) => f,
                 Amount::Number(x) => x,
-                Amount::Seconds(_) => return Err("a probability is a percentage like `95%` or a fraction like `0.95`".into()),
+                Amount::Seconds(_) => {
+                    return Err(
+                        "a probability is a percentage like `95%` or a fraction like `0.95`".into(),
+                    );
+                }
             };
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("probability {p} is not between 0 and 1"));
@@ -239,20 +293,36 @@ pub fn parse(text: &str) -> Result<Expectation, String> {
         _ => {
             let mut c = claim_pair.into_inner();
             let stat = c.next().ok_or("missing statistic")?.as_str().to_string();
-            let metric = Metric::from_name(c.next().ok_or("missing metric")?.as_str()).ok_or("unknown metric")?;
+            let metric = Metric::from_name(c.next().ok_or("missing metric")?.as_str())
+                .ok_or("unknown metric")?;
             let op = Op::parse(c.next().ok_or("missing operator")?.as_str());
             let a = amount(c.next().ok_or("missing amount")?.as_str())?;
             check_metric_amount(metric, a)?;
             if stat == "mean" {
-                Claim::Mean { metric, op, amount: a }
+                Claim::Mean {
+                    metric,
+                    op,
+                    amount: a,
+                }
             } else {
-                let n: f64 = stat[1..].parse().map_err(|_| format!("`{stat}` is not a quantile like p90"))?;
+                let n: f64 = stat[1..]
+                    .parse()
+                    .map_err(|_| format!("`{stat}` is not a quantile like p90"))?;
                 if !(n > 0.0 && n < 100.0) {
                     return Err(format!("`{stat}` is not a quantile between p1 and p99"));
                 }
-                Claim::Quantile { q: n / 100.0, metric, op, amount: a }
+                Claim::Quantile {
+                    q: n / 100.0,
+                    metric,
+                    op,
+                    amount: a,
+                }
             }
         }
     };
-    Ok(Expectation { text: text.to_string(), scenario: (scenario != "*").then_some(scenario), claim })
+    Ok(Expectation {
+        text: text.to_string(),
+        scenario: (scenario != "*").then_some(scenario),
+        claim,
+    })
 }

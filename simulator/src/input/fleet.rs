@@ -142,23 +142,37 @@ struct PartitionFile {
 }
 
 /// Checks probabilities in a failure table; `base` fills the ones not given.
-pub(crate) fn failure(file: FileKind, f: &FailureFile, base: Failure, errors: &mut Vec<InputError>) -> Failure {
+pub(crate) fn failure(
+    file: FileKind,
+    f: &FailureFile,
+    base: Failure,
+    errors: &mut Vec<InputError>,
+) -> Failure {
     let mut out = base;
     for (name, value, slot) in [
         ("download", &f.download, &mut out.download),
         ("install", &f.install, &mut out.install),
         ("boot", &f.boot, &mut out.boot),
         ("power_loss", &f.power_loss, &mut out.power_loss),
-        ("brick_given_power_loss", &f.brick_given_power_loss, &mut out.brick_given_power_loss),
+        (
+            "brick_given_power_loss",
+            &f.brick_given_power_loss,
+            &mut out.brick_given_power_loss,
+        ),
     ] {
         if let Some(v) = value {
             if (0.0..=1.0).contains(v.get_ref()) {
                 *slot = *v.get_ref();
             } else {
                 errors.push(
-                    InputError::new(file, v.span(), "fleetgate::sim::probability_out_of_range", format!("`{name}` is {}, not a probability", v.get_ref()))
-                        .label("outside [0, 1]")
-                        .help("probabilities are between 0 and 1, e.g. `0.02` for 2%"),
+                    InputError::new(
+                        file,
+                        v.span(),
+                        "fleetgate::sim::probability_out_of_range",
+                        format!("`{name}` is {}, not a probability", v.get_ref()),
+                    )
+                    .label("outside [0, 1]")
+                    .help("probabilities are between 0 and 1, e.g. `0.02` for 2%"),
                 );
             }
         }
@@ -184,11 +198,17 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
     let names = schema.field_names();
 
     // Field specs: defaults, then each class's overrides.
-    let check_names = |fields: &BTreeMap<Spanned<String>, Spanned<toml::Value>>, errors: &mut Vec<InputError>| {
+    let check_names = |fields: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+                       errors: &mut Vec<InputError>| {
         for key in fields.keys() {
             if !names.contains(&key.get_ref().as_str()) {
-                let mut e = InputError::new(F, key.span(), "fleetgate::sim::unknown_field", format!("the device schema has no field `{}`", key.get_ref()))
-                    .label("unknown field");
+                let mut e = InputError::new(
+                    F,
+                    key.span(),
+                    "fleetgate::sim::unknown_field",
+                    format!("the device schema has no field `{}`", key.get_ref()),
+                )
+                .label("unknown field");
                 e.help = Some(match suggest(key.get_ref(), names.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("the fields are {}", names.join(", ")),
@@ -206,20 +226,34 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
         let c_span = c.span();
         let c = c.get_ref();
         if seen.insert(c.name.get_ref().clone(), ()).is_some() {
-            errors.push(InputError::new(F, c.name.span(), "fleetgate::sim::duplicate_name", format!("class `{}` is defined twice", c.name.get_ref())));
+            errors.push(InputError::new(
+                F,
+                c.name.span(),
+                "fleetgate::sim::duplicate_name",
+                format!("class `{}` is defined twice", c.name.get_ref()),
+            ));
         }
         let share = *c.share.get_ref();
         if !(share > 0.0 && share <= 1.0) {
             errors.push(
-                InputError::new(F, c.share.span(), "fleetgate::sim::probability_out_of_range", format!("share {share} is not in (0, 1]"))
-                    .help("a class's share is the fraction of the fleet it makes up"),
+                InputError::new(
+                    F,
+                    c.share.span(),
+                    "fleetgate::sim::probability_out_of_range",
+                    format!("share {share} is not in (0, 1]"),
+                )
+                .help("a class's share is the fraction of the fleet it makes up"),
             );
         }
         total_share += share;
         check_names(&c.fields, &mut errors);
         let profile = match c.profile.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
             None => {
-                if c.name.get_ref().contains("rk") { Profile::Rk3566 } else { Profile::Esp32c3 }
+                if c.name.get_ref().contains("rk") {
+                    Profile::Rk3566
+                } else {
+                    Profile::Esp32c3
+                }
             }
             Some(("esp32c3", _)) => Profile::Esp32c3,
             Some(("rk3566", _)) => Profile::Rk3566,
@@ -241,13 +275,21 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
             Some(x) if x > 0.0 => x,
             _ => {
                 errors.push(
-                    InputError::new(F, c.poll_every.span(), "fleetgate::sim::invalid_input", "`poll_every` must be a duration longer than 0s")
-                        .help("the mean time between check-ins, e.g. \"1h\""),
+                    InputError::new(
+                        F,
+                        c.poll_every.span(),
+                        "fleetgate::sim::invalid_input",
+                        "`poll_every` must be a duration longer than 0s",
+                    )
+                    .help("the mean time between check-ins, e.g. \"1h\""),
                 );
                 3600.0
             }
         };
-        let bandwidth = p.quantity("bandwidth_kbps", &c.bandwidth_kbps, false).map_err(|e| errors.push(e)).ok();
+        let bandwidth = p
+            .quantity("bandwidth_kbps", &c.bandwidth_kbps, false)
+            .map_err(|e| errors.push(e))
+            .ok();
         let failure = match &c.failure {
             Some(f) => failure(F, f.get_ref(), Failure::default(), &mut errors),
             None => Failure::default(),
@@ -255,7 +297,11 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
         let mut fields = Vec::new();
         let mut missing_names = Vec::new();
         for f in &schema.fields {
-            let spec = c.fields.iter().find(|(k, _)| *k.get_ref() == f.name).or_else(|| file.fields.iter().find(|(k, _)| *k.get_ref() == f.name));
+            let spec = c
+                .fields
+                .iter()
+                .find(|(k, _)| *k.get_ref() == f.name)
+                .or_else(|| file.fields.iter().find(|(k, _)| *k.get_ref() == f.name));
             match spec {
                 Some((_, spec)) => match p.field(&f.name, &f.ty, f.optional, spec) {
                     Ok(d) => fields.push(d),
@@ -266,10 +312,19 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
         }
         let mut planes = Vec::new();
         for plane in &schema.planes {
-            let spec = c.fields.iter().find(|(k, _)| k.get_ref() == plane).or_else(|| file.fields.iter().find(|(k, _)| k.get_ref() == plane));
+            let spec = c
+                .fields
+                .iter()
+                .find(|(k, _)| k.get_ref() == plane)
+                .or_else(|| file.fields.iter().find(|(k, _)| k.get_ref() == plane));
             match spec {
                 Some((_, spec)) => match p.field(plane, &FieldType::Version, false, spec) {
-                    Ok(d) if d.dynamic => errors.push(InputError::new(F, spec.span(), "fleetgate::sim::dynamic_version", format!("`{plane}` cannot be dynamic: it is the version the device runs"))),
+                    Ok(d) if d.dynamic => errors.push(InputError::new(
+                        F,
+                        spec.span(),
+                        "fleetgate::sim::dynamic_version",
+                        format!("`{plane}` cannot be dynamic: it is the version the device runs"),
+                    )),
                     Ok(d) => planes.push(d),
                     Err(e) => errors.push(e),
                 },
@@ -293,8 +348,8 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
             if fields.len() != schema.fields.len() {
                 break;
             }
-            if let Some(d) = fields.get(pf) {
-                if d.dynamic {
+            if let Some(d) = fields.get(pf).filter(|d| d.dynamic) {
+                {
                     errors.push(
                         InputError::new(F, c_span.clone(), "fleetgate::sim::dynamic_per_field", format!("`{}` is dynamic in class `{}`, but a gate splits rings by it with `per`", schema.fields[pf].name, c.name.get_ref()))
                             .help("a device's value of a `per` field must stay fixed: remove `dynamic = true`"),
@@ -302,8 +357,8 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
                 }
             }
         }
-        if let Some(bandwidth_kbps) = bandwidth {
-            if errors.is_empty() {
+        if let Some(bandwidth_kbps) = bandwidth.filter(|_| errors.is_empty()) {
+            {
                 classes.push(Class {
                     name: c.name.get_ref().clone(),
                     share,
@@ -319,16 +374,35 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
         }
     }
     if file.classes.is_empty() {
-        errors.push(InputError::new(F, 0..0, "fleetgate::sim::no_classes", "the fleet has no `[[class]]`").help("describe at least one class of devices"));
-    } else if (total_share - 1.0).abs() > 1e-6 {
-        let span = file.classes.first().map(|c| c.get_ref().share.span()).unwrap_or(0..0);
         errors.push(
-            InputError::new(F, span, "fleetgate::sim::shares_do_not_add_up", format!("class shares add up to {total_share}, not 1"))
-                .help("make the `share`s of all classes add up to 1"),
+            InputError::new(
+                F,
+                0..0,
+                "fleetgate::sim::no_classes",
+                "the fleet has no `[[class]]`",
+            )
+            .help("describe at least one class of devices"),
+        );
+    } else if (total_share - 1.0).abs() > 1e-6 {
+        let span = file
+            .classes
+            .first()
+            .map(|c| c.get_ref().share.span())
+            .unwrap_or(0..0);
+        errors.push(
+            InputError::new(
+                F,
+                span,
+                "fleetgate::sim::shares_do_not_add_up",
+                format!("class shares add up to {total_share}, not 1"),
+            )
+            .help("make the `share`s of all classes add up to 1"),
         );
     }
 
-    let region_field = schema.field("region").filter(|&i| matches!(schema.fields[i].ty, FieldType::Enum(..)));
+    let region_field = schema
+        .field("region")
+        .filter(|&i| matches!(schema.fields[i].ty, FieldType::Enum(..)));
     let mut regions = Vec::new();
     for r in &file.regions {
         let r = r.get_ref();
@@ -339,16 +413,31 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
             );
             break;
         };
-        let FieldType::Enum(_, variants) = &schema.fields[rf].ty else { break };
+        let FieldType::Enum(_, variants) = &schema.fields[rf].ty else {
+            break;
+        };
         let Some(variant) = variants.iter().position(|v| v == r.name.get_ref()) else {
-            let mut e = InputError::new(F, r.name.span(), "fleetgate::sim::unknown_region", format!("`{}` is not a region of the schema", r.name.get_ref()));
+            let mut e = InputError::new(
+                F,
+                r.name.span(),
+                "fleetgate::sim::unknown_region",
+                format!("`{}` is not a region of the schema", r.name.get_ref()),
+            );
             e.help = Some(format!("the regions are {}", variants.join(", ")));
             errors.push(e);
             continue;
         };
         let utc_offset_secs = match &r.utc_offset {
             Some(o) => utc_offset(o.get_ref()).unwrap_or_else(|| {
-                errors.push(InputError::new(F, o.span(), "fleetgate::sim::invalid_input", format!("`{}` is not a UTC offset", o.get_ref())).help("write offsets like \"+1h\", \"-5h\" or \"+5h30m\""));
+                errors.push(
+                    InputError::new(
+                        F,
+                        o.span(),
+                        "fleetgate::sim::invalid_input",
+                        format!("`{}` is not a UTC offset", o.get_ref()),
+                    )
+                    .help("write offsets like \"+1h\", \"-5h\" or \"+5h30m\""),
+                );
                 0
             }),
             None => 0,
@@ -358,18 +447,42 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
                 let pf = pf.get_ref();
                 let per_day = *pf.per_day.get_ref();
                 if !(per_day >= 0.0 && per_day.is_finite()) {
-                    errors.push(InputError::new(F, pf.per_day.span(), "fleetgate::sim::invalid_input", "`per_day` must be a non-negative rate"));
+                    errors.push(InputError::new(
+                        F,
+                        pf.per_day.span(),
+                        "fleetgate::sim::invalid_input",
+                        "`per_day` must be a non-negative rate",
+                    ));
                 }
-                (per_day, p.quantity("duration", &pf.duration, true).map_err(|e| errors.push(e)).ok())
+                (
+                    per_day,
+                    p.quantity("duration", &pf.duration, true)
+                        .map_err(|e| errors.push(e))
+                        .ok(),
+                )
             }
             None => (0.0, None),
         };
-        regions.push(Region { name: r.name.get_ref().clone(), variant: variant as u16, utc_offset_secs, partitions_per_day: per_day, partition_duration: duration });
+        regions.push(Region {
+            name: r.name.get_ref().clone(),
+            variant: variant as u16,
+            utc_offset_secs,
+            partitions_per_day: per_day,
+            partition_duration: duration,
+        });
     }
     if let Some(rf) = region_field {
         for c in &classes {
             if c.fields.get(rf).is_some_and(|d| d.dynamic) {
-                errors.push(InputError::new(F, 0..0, "fleetgate::sim::dynamic_region", format!("`region` is dynamic in class `{}`", c.name)).help("a device stays in its region: remove `dynamic = true`"));
+                errors.push(
+                    InputError::new(
+                        F,
+                        0..0,
+                        "fleetgate::sim::dynamic_region",
+                        format!("`region` is dynamic in class `{}`", c.name),
+                    )
+                    .help("a device stays in its region: remove `dynamic = true`"),
+                );
             }
         }
     }
@@ -377,7 +490,12 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut fleet = Fleet { devices: *file.devices.get_ref(), classes, regions, region_field };
+    let mut fleet = Fleet {
+        devices: *file.devices.get_ref(),
+        classes,
+        regions,
+        region_field,
+    };
     fleet.rescale(fleet.devices);
     Ok(fleet)
 }
@@ -386,11 +504,19 @@ impl Fleet {
     /// Sets the fleet size and apportions it among classes by largest remainder.
     pub fn rescale(&mut self, devices: u64) {
         self.devices = devices;
-        let exact: Vec<f64> = self.classes.iter().map(|c| c.share * devices as f64).collect();
+        let exact: Vec<f64> = self
+            .classes
+            .iter()
+            .map(|c| c.share * devices as f64)
+            .collect();
         let mut counts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
         let mut rest = devices.saturating_sub(counts.iter().sum());
         let mut order: Vec<usize> = (0..exact.len()).collect();
-        order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            (exact[b] - exact[b].floor())
+                .total_cmp(&(exact[a] - exact[a].floor()))
+                .then(a.cmp(&b))
+        });
         for i in order {
             if rest == 0 {
                 break;
@@ -403,4 +529,3 @@ impl Fleet {
         }
     }
 }
-

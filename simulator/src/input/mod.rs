@@ -35,8 +35,20 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub fn new(file: FileKind, span: Range<usize>, code: &'static str, message: impl Into<String>) -> InputError {
-        InputError { file, span, code, message: message.into(), label: "here".into(), help: None }
+    pub fn new(
+        file: FileKind,
+        span: Range<usize>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> InputError {
+        InputError {
+            file,
+            span,
+            code,
+            message: message.into(),
+            label: "here".into(),
+            help: None,
+        }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> InputError {
@@ -72,7 +84,14 @@ pub fn from_toml(file: FileKind, e: &toml::de::Error) -> InputError {
     } else {
         None
     };
-    InputError { file, span, code: "fleetgate::sim::invalid_input", message: lower, label: "here".into(), help }
+    InputError {
+        file,
+        span,
+        code: "fleetgate::sim::invalid_input",
+        message: lower,
+        label: "here".into(),
+        help,
+    }
 }
 
 /// The closest name, for "did you mean".
@@ -105,7 +124,12 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     let mut number: Option<i64> = None;
     for c in s.trim().chars() {
         if let Some(d) = c.to_digit(10) {
-            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(i64::from(d))?);
+            number = Some(
+                number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(i64::from(d))?,
+            );
             continue;
         }
         let unit = match c {
@@ -144,5 +168,10 @@ pub fn parse_version(s: &str) -> Option<u64> {
 
 /// Formats a packed version as `v1.4.0`.
 pub fn show_version(v: u64) -> String {
-    format!("v{}.{}.{}", (v >> 32) & 0xffff, (v >> 16) & 0xffff, v & 0xffff)
+    format!(
+        "v{}.{}.{}",
+        (v >> 32) & 0xffff,
+        (v >> 16) & 0xffff,
+        v & 0xffff
+    )
 }

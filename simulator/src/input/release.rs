@@ -112,7 +112,14 @@ struct TargetFile {
     size_kb: f64,
 }
 
-const KEYS: &[&str] = &["name", "horizon", "gate_interval", "trials", "scenario", "expect"];
+const KEYS: &[&str] = &[
+    "name",
+    "horizon",
+    "gate_interval",
+    "trials",
+    "scenario",
+    "expect",
+];
 
 pub fn parse(text: &str, schema: &Schema, fleet: &Fleet) -> Result<Release, Vec<InputError>> {
     parse_with(text, schema, Some(fleet))
@@ -124,9 +131,14 @@ pub fn parse_without_fleet(text: &str, schema: &Schema) -> Result<Release, Vec<I
     parse_with(text, schema, None)
 }
 
-fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Release, Vec<InputError>> {
+fn parse_with(
+    text: &str,
+    schema: &Schema,
+    fleet: Option<&Fleet>,
+) -> Result<Release, Vec<InputError>> {
     const F: FileKind = FileKind::Release;
-    let top: BTreeMap<Spanned<String>, Spanned<toml::Value>> = toml::from_str(text).map_err(|e| vec![from_toml(F, &e)])?;
+    let top: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
+        toml::from_str(text).map_err(|e| vec![from_toml(F, &e)])?;
     let file: ReleaseFile = toml::from_str(text).map_err(|e| vec![from_toml(F, &e)])?;
     let mut errors = Vec::new();
     let p = Parser { file: F };
@@ -140,10 +152,20 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
         let Some(plane) = schema.plane(k) else {
             let mut known: Vec<&str> = KEYS.to_vec();
             known.extend(schema.planes.iter().map(String::as_str));
-            let mut e = InputError::new(F, key.span(), "fleetgate::sim::unknown_key", format!("unknown key `{k}`")).label("not a plane or a setting");
+            let mut e = InputError::new(
+                F,
+                key.span(),
+                "fleetgate::sim::unknown_key",
+                format!("unknown key `{k}`"),
+            )
+            .label("not a plane or a setting");
             e.help = Some(match suggest(k, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("a release sets {} and the planes {}", KEYS.join(", "), schema.planes.join(", ")),
+                None => format!(
+                    "a release sets {} and the planes {}",
+                    KEYS.join(", "),
+                    schema.planes.join(", ")
+                ),
             });
             errors.push(e);
             continue;
@@ -153,34 +175,75 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
             Ok(t) => {
                 let version = parse_version(&t.version);
                 if version.is_none() {
-                    errors.push(InputError::new(F, value.span(), "fleetgate::sim::invalid_version", format!("`{}` is not a version like \"v1.5.0\"", t.version)));
+                    errors.push(InputError::new(
+                        F,
+                        value.span(),
+                        "fleetgate::sim::invalid_version",
+                        format!("`{}` is not a version like \"v1.5.0\"", t.version),
+                    ));
                 }
                 if !(t.size_kb > 0.0 && t.size_kb.is_finite()) {
-                    errors.push(InputError::new(F, value.span(), "fleetgate::sim::invalid_input", "`size_kb` must be a positive number of kilobytes"));
+                    errors.push(InputError::new(
+                        F,
+                        value.span(),
+                        "fleetgate::sim::invalid_input",
+                        "`size_kb` must be a positive number of kilobytes",
+                    ));
                 }
                 if let Some(version) = version {
-                    targets[plane] = Some(Target { version, size_kb: t.size_kb });
+                    targets[plane] = Some(Target {
+                        version,
+                        size_kb: t.size_kb,
+                    });
                 }
             }
             Err(e) => errors.push(
-                InputError::new(F, value.span(), "fleetgate::sim::invalid_input", format!("plane `{k}`: {}", e.message().to_lowercase()))
-                    .help(format!("write `{k} = {{ version = \"v1.5.0\", size_kb = 1400 }}`")),
+                InputError::new(
+                    F,
+                    value.span(),
+                    "fleetgate::sim::invalid_input",
+                    format!("plane `{k}`: {}", e.message().to_lowercase()),
+                )
+                .help(format!(
+                    "write `{k} = {{ version = \"v1.5.0\", size_kb = 1400 }}`"
+                )),
             ),
         }
     }
     if targets.iter().all(Option::is_none) && errors.is_empty() {
-        errors.push(InputError::new(F, file.name.span(), "fleetgate::sim::empty_release", "the release changes no plane").help(format!(
-            "give a target for at least one plane: {}",
-            schema.planes.iter().map(|p| format!("`{p} = {{ version = …, size_kb = … }}`")).collect::<Vec<_>>().join(", ")
-        )));
+        errors.push(
+            InputError::new(
+                F,
+                file.name.span(),
+                "fleetgate::sim::empty_release",
+                "the release changes no plane",
+            )
+            .help(format!(
+                "give a target for at least one plane: {}",
+                schema
+                    .planes
+                    .iter()
+                    .map(|p| format!("`{p} = {{ version = …, size_kb = … }}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
     }
 
-    let duration = |v: &Option<Spanned<String>>, default: f64, what: &str, errors: &mut Vec<InputError>| match v {
+    let duration = |v: &Option<Spanned<String>>,
+                    default: f64,
+                    what: &str,
+                    errors: &mut Vec<InputError>| match v {
         None => default,
         Some(s) => match parse_duration(s.get_ref()) {
             Some(x) if x > 0 => x as f64,
             _ => {
-                errors.push(InputError::new(F, s.span(), "fleetgate::sim::invalid_input", format!("`{what}` must be a duration like \"21d\"")));
+                errors.push(InputError::new(
+                    F,
+                    s.span(),
+                    "fleetgate::sim::invalid_input",
+                    format!("`{what}` must be a duration like \"21d\""),
+                ));
                 default
             }
         },
@@ -191,12 +254,28 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
     let mut scenarios = Vec::new();
     for s in &file.scenarios {
         let s = s.get_ref();
-        if scenarios.iter().any(|x: &Scenario| x.name == *s.name.get_ref()) {
-            errors.push(InputError::new(F, s.name.span(), "fleetgate::sim::duplicate_name", format!("scenario `{}` is defined twice", s.name.get_ref())));
+        if scenarios
+            .iter()
+            .any(|x: &Scenario| x.name == *s.name.get_ref())
+        {
+            errors.push(InputError::new(
+                F,
+                s.name.span(),
+                "fleetgate::sim::duplicate_name",
+                format!("scenario `{}` is defined twice", s.name.get_ref()),
+            ));
             continue;
         }
-        if s.name.get_ref().contains(':') || s.name.get_ref().trim() == "*" || s.name.get_ref().trim().is_empty() {
-            errors.push(InputError::new(F, s.name.span(), "fleetgate::sim::invalid_input", "a scenario's name must be non-empty, not `*`, and without `:`"));
+        if s.name.get_ref().contains(':')
+            || s.name.get_ref().trim() == "*"
+            || s.name.get_ref().trim().is_empty()
+        {
+            errors.push(InputError::new(
+                F,
+                s.name.span(),
+                "fleetgate::sim::invalid_input",
+                "a scenario's name must be non-empty, not `*`, and without `:`",
+            ));
             continue;
         }
         let mut effects = Vec::new();
@@ -205,30 +284,58 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
             let e = e.get_ref();
             let class = match (&e.class, fleet) {
                 (None, _) | (Some(_), None) => None,
-                (Some(c), Some(fleet)) => match fleet.classes.iter().position(|x| x.name == *c.get_ref()) {
-                    Some(i) => Some(i),
-                    None => {
-                        let mut err = InputError::new(F, c.span(), "fleetgate::sim::unknown_class", format!("the fleet has no class `{}`", c.get_ref()));
-                        err.help = Some(match suggest(c.get_ref(), fleet.classes.iter().map(|x| x.name.as_str())) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("the classes are {}", fleet.classes.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")),
-                        });
-                        errors.push(err);
-                        continue;
+                (Some(c), Some(fleet)) => {
+                    match fleet.classes.iter().position(|x| x.name == *c.get_ref()) {
+                        Some(i) => Some(i),
+                        None => {
+                            let mut err = InputError::new(
+                                F,
+                                c.span(),
+                                "fleetgate::sim::unknown_class",
+                                format!("the fleet has no class `{}`", c.get_ref()),
+                            );
+                            err.help = Some(
+                                match suggest(
+                                    c.get_ref(),
+                                    fleet.classes.iter().map(|x| x.name.as_str()),
+                                ) {
+                                    Some(s) => format!("did you mean `{s}`?"),
+                                    None => format!(
+                                        "the classes are {}",
+                                        fleet
+                                            .classes
+                                            .iter()
+                                            .map(|x| x.name.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                },
+                            );
+                            errors.push(err);
+                            continue;
+                        }
                     }
-                },
+                }
             };
             let probability = *e.probability.get_ref();
             if !(0.0..=1.0).contains(&probability) {
-                errors.push(InputError::new(F, e.probability.span(), "fleetgate::sim::probability_out_of_range", format!("`probability` is {probability}, not between 0 and 1")));
+                errors.push(InputError::new(
+                    F,
+                    e.probability.span(),
+                    "fleetgate::sim::probability_out_of_range",
+                    format!("`probability` is {probability}, not between 0 and 1"),
+                ));
             }
             let mut set = Vec::new();
             for (k, v) in &e.set {
                 match schema.field(k.get_ref()) {
-                    Some(i) => match p.constant(k.get_ref(), &schema.fields[i].ty, v.get_ref(), &v.span()) {
-                        Ok(bits) => set.push((i, bits)),
-                        Err(err) => errors.push(err),
-                    },
+                    Some(i) => {
+                        match p.constant(k.get_ref(), &schema.fields[i].ty, v.get_ref(), &v.span())
+                        {
+                            Ok(bits) => set.push((i, bits)),
+                            Err(err) => errors.push(err),
+                        }
+                    }
                     None => errors.push(unknown_field(schema, k)),
                 }
             }
@@ -236,41 +343,77 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
             for (k, v) in &e.add {
                 match schema.field(k.get_ref()) {
                     Some(i) if schema.fields[i].ty.is_numeric() => add.push((i, *v.get_ref())),
-                    Some(i) => errors.push(InputError::new(F, k.span(), "fleetgate::sim::not_numeric", format!("`add` needs a numeric field, and `{}` is `{}`", k.get_ref(), schema.fields[i].ty.name())).help("use `set` for other fields")),
+                    Some(i) => errors.push(
+                        InputError::new(
+                            F,
+                            k.span(),
+                            "fleetgate::sim::not_numeric",
+                            format!(
+                                "`add` needs a numeric field, and `{}` is `{}`",
+                                k.get_ref(),
+                                schema.fields[i].ty.name()
+                            ),
+                        )
+                        .help("use `set` for other fields"),
+                    ),
                     None => errors.push(unknown_field(schema, k)),
                 }
             }
             let fail = match &e.fail {
                 Some(f) => {
-                    let checked = super::fleet::failure(F, f.get_ref(), Default::default(), &mut errors);
+                    let checked =
+                        super::fleet::failure(F, f.get_ref(), Default::default(), &mut errors);
                     let f = f.get_ref();
                     FailureOverride {
                         download: f.download.as_ref().map(|_| checked.download),
                         install: f.install.as_ref().map(|_| checked.install),
                         boot: f.boot.as_ref().map(|_| checked.boot),
                         power_loss: f.power_loss.as_ref().map(|_| checked.power_loss),
-                        brick_given_power_loss: f.brick_given_power_loss.as_ref().map(|_| checked.brick_given_power_loss),
+                        brick_given_power_loss: f
+                            .brick_given_power_loss
+                            .as_ref()
+                            .map(|_| checked.brick_given_power_loss),
                     }
                 }
                 None => FailureOverride::default(),
             };
             if set.is_empty() && add.is_empty() && e.fail.is_none() && errors.is_empty() {
-                errors.push(InputError::new(F, e_span, "fleetgate::sim::empty_effect", "this effect changes nothing").help("give `set`, `add` or `fail`"));
+                errors.push(
+                    InputError::new(
+                        F,
+                        e_span,
+                        "fleetgate::sim::empty_effect",
+                        "this effect changes nothing",
+                    )
+                    .help("give `set`, `add` or `fail`"),
+                );
             }
-            effects.push(Effect { class, probability, set, add, fail });
+            effects.push(Effect {
+                class,
+                probability,
+                set,
+                add,
+                fail,
+            });
         }
-        scenarios.push(Scenario { name: s.name.get_ref().clone(), effects });
+        scenarios.push(Scenario {
+            name: s.name.get_ref().clone(),
+            effects,
+        });
     }
     if scenarios.is_empty() && file.scenarios.is_empty() {
-        scenarios.push(Scenario { name: "nominal".into(), effects: Vec::new() });
+        scenarios.push(Scenario {
+            name: "nominal".into(),
+            effects: Vec::new(),
+        });
     }
 
     let mut expectations = Vec::new();
     for e in &file.expect {
         match expect::parse(e.get_ref()) {
             Ok(x) => {
-                if let Some(s) = &x.scenario {
-                    if !scenarios.iter().any(|sc| sc.name == *s) {
+                if let Some(s) = x.scenario.as_ref().filter(|s| !scenarios.iter().any(|sc| sc.name == **s)) {
+                    {
                         let mut err = InputError::new(F, e.span(), "fleetgate::sim::unknown_scenario", format!("no scenario `{s}`"));
                         err.help = Some(match suggest(s, scenarios.iter().map(|sc| sc.name.as_str())) {
                             Some(sug) => format!("did you mean `{sug}`?"),
@@ -280,8 +423,10 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
                         continue;
                     }
                 }
-                if let expect::Claim::Probability { event: expect::Event::Outcome { outcome: expect::Outcome::AbortedAt(r), .. }, .. } = &x.claim {
-                    if !schema.rings.contains(r) {
+                if let expect::Claim::Probability { event: expect::Event::Outcome { outcome: expect::Outcome::AbortedAt(r), .. }, .. } = &x.claim
+                    && !schema.rings.contains(r)
+                {
+                    {
                         errors.push(InputError::new(F, e.span(), "fleetgate::sim::unknown_ring", format!("no ring `{r}`")).help(format!("the rings are {}", schema.rings.join(", "))));
                         continue;
                     }
@@ -311,7 +456,12 @@ fn parse_with(text: &str, schema: &Schema, fleet: Option<&Fleet>) -> Result<Rele
 
 fn unknown_field(schema: &Schema, k: &Spanned<String>) -> InputError {
     let names: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
-    let mut e = InputError::new(FileKind::Release, k.span(), "fleetgate::sim::unknown_field", format!("the device schema has no field `{}`", k.get_ref()));
+    let mut e = InputError::new(
+        FileKind::Release,
+        k.span(),
+        "fleetgate::sim::unknown_field",
+        format!("the device schema has no field `{}`", k.get_ref()),
+    );
     e.help = Some(match suggest(k.get_ref(), names.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => format!("the fields are {}", names.join(", ")),
