@@ -159,11 +159,18 @@ fn sources(files: &[(String, String)]) -> Sources {
 }
 
 fn bench(c: &mut Criterion) {
-    let cases = [("edge-ai", edge_ai()), ("generated-1mb", generated(1024 * 1024))];
+    let cases = [
+        ("edge-ai", edge_ai()),
+        ("generated-1mb", generated(1024 * 1024)),
+    ];
     for (name, files) in &cases {
         // The generated package must be a valid one, or the benchmark measures error paths.
         let checked = fleetgate_lang::check(&sources(files));
-        assert!(!checked.has_errors(), "{name}: {:?}", checked.diagnostics.first().map(|d| &d.message));
+        assert!(
+            !checked.has_errors(),
+            "{name}: {:?}",
+            checked.diagnostics.first().map(|d| &d.message)
+        );
     }
 
     let mut group = c.benchmark_group("lang/check");

@@ -160,7 +160,11 @@ pub enum RolloutStmtKind {
     Rate(Literal, Literal),
     InFlight(Literal),
     Retries(Literal),
-    Ring { name: Ident, share: Literal, filter: Option<Expr> },
+    Ring {
+        name: Ident,
+        share: Literal,
+        filter: Option<Expr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -169,6 +173,8 @@ pub struct RolloutStmt {
     pub span: Span,
 }
 
+// A gate holds few statements and `Soak` is the rarer one: boxing clauses would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum GateStmt {
     Soak(Literal, Span),
@@ -231,7 +237,11 @@ pub struct FieldInit {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ValueLit {
     Missing(Span),
-    Literal { negated: bool, lit: Literal, span: Span },
+    Literal {
+        negated: bool,
+        lit: Literal,
+        span: Span,
+    },
     Name(Ident),
 }
 
@@ -260,11 +270,17 @@ pub enum TestStmt {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Given {
-    Device { source: RecordSource, checks: Option<Literal> },
+    Device {
+        source: RecordSource,
+        checks: Option<Literal>,
+    },
     Now(RecordBody),
     Release(RecordBody),
     Rollout(RecordBody),
-    Ring { body: Option<RecordBody>, by: Option<RingBy> },
+    Ring {
+        body: Option<RecordBody>,
+        by: Option<RingBy>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -22,7 +22,14 @@ pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
     if parsed.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(parsed.diagnostics);
     }
-    let mut p = Printer { text, comments: parsed.comments, next_comment: 0, out: String::new(), indent: 0, last_end: 0 };
+    let mut p = Printer {
+        text,
+        comments: parsed.comments,
+        next_comment: 0,
+        out: String::new(),
+        indent: 0,
+        last_end: 0,
+    };
     for item in &parsed.file.items {
         p.item(item);
     }
@@ -94,9 +101,18 @@ impl Printer<'_> {
 
     /// Appends a comment that follows `end` on the same source line, if any, to the line just printed.
     fn trailing_comment(&mut self, end: usize) {
-        let Some(c) = self.comments.get(self.next_comment).cloned() else { return };
+        let Some(c) = self.comments.get(self.next_comment).cloned() else {
+            return;
+        };
         let between = self.text.get(end..c.start).unwrap_or("\n");
-        if c.own_line || between.contains('\n') {
+        // Only punctuation may stand between the construct and its comment: a comment after another
+        // construct on the same line (`a = 1, b = 2 // …`) belongs to that one.
+        if c.own_line
+            || between.contains('\n')
+            || !between
+                .chars()
+                .all(|ch| ch.is_whitespace() || ",{}()[]".contains(ch))
+        {
             return;
         }
         debug_assert!(self.out.ends_with('\n'));
@@ -136,7 +152,10 @@ impl Printer<'_> {
     }
 
     fn has_comment_in(&self, span: Span) -> bool {
-        self.comments[self.next_comment..].iter().any(|c| c.start >= span.start as usize && c.start < span.end as usize)
+        // Comments are in order: find the first one at or after the start instead of scanning them all.
+        let rest = &self.comments[self.next_comment..];
+        let first = rest.partition_point(|c| c.start < span.start as usize);
+        rest.get(first).is_some_and(|c| c.start < span.end as usize)
     }
 
     fn fits(&self, code: &str) -> bool {
@@ -151,33 +170,80 @@ impl Printer<'_> {
             Item::Enum(d) => {
                 let names: Vec<&str> = d.variants.iter().map(|v| v.name.as_str()).collect();
                 let one = format!("enum {} {{ {} }}", d.name.name, names.join(", "));
-                if self.fits(&one) && !self.has_comment_in(Span { end: end as u32, ..span }) {
-                    self.line(Span { end: end as u32, ..span }, &one);
+                if self.fits(&one)
+                    && !self.has_comment_in(Span {
+                        end: end as u32,
+                        ..span
+                    })
+                {
+                    self.line(
+                        Span {
+                            end: end as u32,
+                            ..span
+                        },
+                        &one,
+                    );
                 } else {
-                    self.open(Span { end: d.name.span.end, ..span }, &format!("enum {}", d.name.name));
+                    self.open(
+                        Span {
+                            end: d.name.span.end,
+                            ..span
+                        },
+                        &format!("enum {}", d.name.name),
+                    );
                     for v in &d.variants {
                         self.line(v.span, &format!("{},", v.name));
                     }
                     self.close(end);
                 }
             }
-            Item::Plane(name, _) => self.line(Span { end: end as u32, ..span }, &format!("plane {}", name.name)),
+            Item::Plane(name, _) => self.line(
+                Span {
+                    end: end as u32,
+                    ..span
+                },
+                &format!("plane {}", name.name),
+            ),
             Item::Device(d) => {
-                self.open(Span { end: span.start + 6, ..span }, "device");
+                self.open(
+                    Span {
+                        end: span.start + 6,
+                        ..span
+                    },
+                    "device",
+                );
                 for f in &d.fields {
-                    let code = format!("{}: {}{}", f.name.name, f.ty.name, if f.optional { "?" } else { "" });
+                    let code = format!(
+                        "{}: {}{}",
+                        f.name.name,
+                        f.ty.name,
+                        if f.optional { "?" } else { "" }
+                    );
                     self.line(f.span, &code);
                 }
                 self.close(end);
             }
             Item::Let(d) => {
                 let code = format!("let {} = {}", d.name.name, self.expr(&d.expr));
-                self.line(Span { end: end as u32, ..span }, &code);
+                self.line(
+                    Span {
+                        end: end as u32,
+                        ..span
+                    },
+                    &code,
+                );
             }
             Item::Rail(d) | Item::Health(d) => {
-                let keyword = if matches!(item, Item::Rail(_)) { "rail" } else { "health" };
+                let keyword = if matches!(item, Item::Rail(_)) {
+                    "rail"
+                } else {
+                    "health"
+                };
                 let mut header = format!("{keyword} {}", d.name.name);
-                let mut header_span = Span { end: d.name.span.end, ..span };
+                let mut header_span = Span {
+                    end: d.name.span.end,
+                    ..span
+                };
                 if let Some(scope) = &d.scope {
                     header.push_str(&format!(" when {}", self.expr(scope)));
                     header_span.end = scope.span.end;
@@ -190,8 +256,18 @@ impl Printer<'_> {
                 self.close(end);
             }
             Item::Depends(d) => {
-                let code = format!("depends {} on {}", self.expr(&d.dependent), self.expr(&d.dependency));
-                self.line(Span { end: end as u32, ..span }, &code);
+                let code = format!(
+                    "depends {} on {}",
+                    self.expr(&d.dependent),
+                    self.expr(&d.dependency)
+                );
+                self.line(
+                    Span {
+                        end: end as u32,
+                        ..span
+                    },
+                    &code,
+                );
             }
             Item::Incompatible(d) => {
                 let code = format!(
@@ -200,19 +276,42 @@ impl Printer<'_> {
                     self.expr(&d.cond),
                     self.src(d.reason.span)
                 );
-                self.line(Span { end: end as u32, ..span }, &code);
+                self.line(
+                    Span {
+                        end: end as u32,
+                        ..span
+                    },
+                    &code,
+                );
             }
             Item::Rollout(d) => {
-                self.open(Span { end: span.start + 7, ..span }, "rollout");
+                self.open(
+                    Span {
+                        end: span.start + 7,
+                        ..span
+                    },
+                    "rollout",
+                );
                 for stmt in &d.stmts {
                     let code = match &stmt.kind {
                         RolloutStmtKind::CheckEvery(l) => format!("check every {}", l.text),
                         RolloutStmtKind::VerifyFor(l) => format!("verify for {}", l.text),
-                        RolloutStmtKind::Rate(n, per) => format!("rate {} per {}", n.text, per.text),
+                        RolloutStmtKind::Rate(n, per) => {
+                            format!("rate {} per {}", n.text, per.text)
+                        }
                         RolloutStmtKind::InFlight(n) => format!("in flight at most {}", n.text),
                         RolloutStmtKind::Retries(n) => format!("retries {}", n.text),
-                        RolloutStmtKind::Ring { name, share, filter } => match filter {
-                            Some(f) => format!("ring {} = {} where {}", name.name, share.text, self.expr(f)),
+                        RolloutStmtKind::Ring {
+                            name,
+                            share,
+                            filter,
+                        } => match filter {
+                            Some(f) => format!(
+                                "ring {} = {} where {}",
+                                name.name,
+                                share.text,
+                                self.expr(f)
+                            ),
                             None => format!("ring {} = {}", name.name, share.text),
                         },
                     };
@@ -221,7 +320,13 @@ impl Printer<'_> {
                 self.close(end);
             }
             Item::Gate(d) => {
-                self.open(Span { end: d.to.span.end, ..span }, &format!("gate {} -> {}", d.from.name, d.to.name));
+                self.open(
+                    Span {
+                        end: d.to.span.end,
+                        ..span
+                    },
+                    &format!("gate {} -> {}", d.from.name, d.to.name),
+                );
                 for stmt in &d.stmts {
                     match stmt {
                         GateStmt::Soak(l, s) => self.line(*s, &format!("soak {}", l.text)),
@@ -235,10 +340,24 @@ impl Printer<'_> {
             }
             Item::Fixture(d) => {
                 let prefix = format!("fixture {} = ", d.name.name);
-                self.record_source_line(Span { end: end as u32, ..span }, &prefix, &d.source, "");
+                self.record_source_line(
+                    Span {
+                        end: end as u32,
+                        ..span
+                    },
+                    &prefix,
+                    &d.source,
+                    "",
+                );
             }
             Item::Test(d) => {
-                self.open(Span { end: d.name.span.end, ..span }, &format!("test {}", self.src(d.name.span)));
+                self.open(
+                    Span {
+                        end: d.name.span.end,
+                        ..span
+                    },
+                    &format!("test {}", self.src(d.name.span)),
+                );
                 for stmt in &d.stmts {
                     match stmt {
                         TestStmt::Given(g, s) => self.given(g, *s),
@@ -258,7 +377,14 @@ impl Printer<'_> {
             ClauseHead::Deny => "deny".to_string(),
             ClauseHead::Defer(l) => format!("defer {}", l.text),
             ClauseHead::Rollback(planes) => {
-                format!("rollback {}", planes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "rollback {}",
+                    planes
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
             ClauseHead::Require(e) => format!("require {}", self.expr(e)),
             ClauseHead::Abort => "abort".to_string(),
@@ -282,7 +408,9 @@ impl Printer<'_> {
     fn value(&self, v: &ValueLit) -> String {
         match v {
             ValueLit::Missing(_) => "missing".into(),
-            ValueLit::Literal { negated, lit, .. } => format!("{}{}", if *negated { "-" } else { "" }, lit.text),
+            ValueLit::Literal { negated, lit, .. } => {
+                format!("{}{}", if *negated { "-" } else { "" }, lit.text)
+            }
             ValueLit::Name(id) => id.name.clone(),
         }
     }
@@ -291,7 +419,11 @@ impl Printer<'_> {
         if body.fields.is_empty() {
             return "{}".into();
         }
-        let fields: Vec<String> = body.fields.iter().map(|f| format!("{} = {}", f.name.name, self.value(&f.value))).collect();
+        let fields: Vec<String> = body
+            .fields
+            .iter()
+            .map(|f| format!("{} = {}", f.name.name, self.value(&f.value)))
+            .collect();
         format!("{{ {} }}", fields.join(", "))
     }
 
@@ -303,7 +435,13 @@ impl Printer<'_> {
             self.line(span, &inline);
             return;
         }
-        self.open(Span { end: body.span.start + 1, ..span }, prefix.trim_end());
+        self.open(
+            Span {
+                end: body.span.start + 1,
+                ..span
+            },
+            prefix.trim_end(),
+        );
         if self.has_comment_in(body.span) {
             // Comments inside: one field per line, so each comment keeps its place.
             for f in &body.fields {
@@ -312,12 +450,16 @@ impl Printer<'_> {
             }
         } else {
             // Fill lines up to the width, as a paragraph.
-            let items: Vec<String> = body.fields.iter().map(|f| format!("{} = {}", f.name.name, self.value(&f.value))).collect();
+            let items: Vec<String> = body
+                .fields
+                .iter()
+                .map(|f| format!("{} = {}", f.name.name, self.value(&f.value)))
+                .collect();
             let room = WIDTH.saturating_sub(self.indent * 2);
             let mut lines: Vec<String> = Vec::new();
             for item in items {
                 match lines.last_mut() {
-                    Some(line) if line.len() + 2 + item.len() + 1 <= room => {
+                    Some(line) if line.len() + 2 + item.len() < room => {
                         line.push_str(", ");
                         line.push_str(&item);
                     }
@@ -342,10 +484,20 @@ impl Printer<'_> {
         self.trailing_comment(span.end as usize);
     }
 
-    fn record_source_line(&mut self, span: Span, prefix: &str, source: &RecordSource, suffix: &str) {
+    fn record_source_line(
+        &mut self,
+        span: Span,
+        prefix: &str,
+        source: &RecordSource,
+        suffix: &str,
+    ) {
         match (&source.base, &source.with) {
-            (RecordBase::Literal(body), None) => self.body_lines(span, &format!("{prefix}device "), body, suffix),
-            (RecordBase::Fixture(name), None) => self.line(span, &format!("{prefix}{}{suffix}", name.name)),
+            (RecordBase::Literal(body), None) => {
+                self.body_lines(span, &format!("{prefix}device "), body, suffix)
+            }
+            (RecordBase::Fixture(name), None) => {
+                self.line(span, &format!("{prefix}{}{suffix}", name.name))
+            }
             (RecordBase::Fixture(name), Some(with)) => {
                 self.body_lines(span, &format!("{prefix}{} with ", name.name), with, suffix)
             }
@@ -359,7 +511,10 @@ impl Printer<'_> {
     fn given(&mut self, g: &Given, span: Span) {
         match g {
             Given::Device { source, checks } => {
-                let suffix = checks.as_ref().map(|n| format!(" for {} checks", n.text)).unwrap_or_default();
+                let suffix = checks
+                    .as_ref()
+                    .map(|n| format!(" for {} checks", n.text))
+                    .unwrap_or_default();
                 self.record_source_line(span, "given ", source, &suffix);
             }
             Given::Now(body) => self.body_lines(span, "given now ", body, ""),
@@ -378,14 +533,23 @@ impl Printer<'_> {
                     }
                     return;
                 };
-                let entries: Vec<String> =
-                    by.entries.iter().map(|(v, b)| format!("{} {}", v.name, self.body_inline(b))).collect();
+                let entries: Vec<String> = by
+                    .entries
+                    .iter()
+                    .map(|(v, b)| format!("{} {}", v.name, self.body_inline(b)))
+                    .collect();
                 let inline = format!("{head} by {} {{ {} }}", by.field.name, entries.join(", "));
                 if self.fits(&inline) && !self.has_comment_in(span) {
                     self.line(span, &inline);
                     return;
                 }
-                self.open(Span { end: by.field.span.end, ..span }, &format!("{head} by {}", by.field.name));
+                self.open(
+                    Span {
+                        end: by.field.span.end,
+                        ..span
+                    },
+                    &format!("{head} by {}", by.field.name),
+                );
                 for (v, b) in &by.entries {
                     let code = format!("{} {},", v.name, self.body_inline(b));
                     self.line(v.span.to(b.span), &code);
@@ -397,7 +561,12 @@ impl Printer<'_> {
 
     fn expect(&self, e: &Expect) -> String {
         let gate = |g: &GateRef| format!("{} -> {}", g.from.name, g.to.name);
-        let names = |ids: &[Ident]| ids.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
+        let names = |ids: &[Ident]| {
+            ids.iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match e {
             Expect::Allow => "allow".into(),
             Expect::Deny(r) => match r {
@@ -430,38 +599,94 @@ impl Printer<'_> {
 
     /// An expression on one line, structure as parsed (parentheses are in the tree).
     fn expr(&self, e: &Expr) -> String {
-        match &e.kind {
-            ExprKind::Lit(l) => l.text.clone(),
-            ExprKind::Name(id) => id.name.clone(),
-            ExprKind::Field(f) => format!("{}.{}", f.record.name, f.field.name),
-            ExprKind::Known(x) => format!("known({})", self.expr(x)),
-            ExprKind::Call(name, args) => {
-                let args: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
-                format!("{}({})", name.name, args.join(", "))
-            }
-            ExprKind::Paren(x) => format!("({})", self.expr(x)),
-            ExprKind::Neg(x) => format!("-{}", self.expr(x)),
-            ExprKind::Not(x) => format!("not {}", self.expr(x)),
-            ExprKind::Binary(op, a, b) => format!("{} {} {}", self.expr(a), op.symbol(), self.expr(b)),
-            ExprKind::Coalesce(xs) => xs.iter().map(|x| self.expr(x)).collect::<Vec<_>>().join(" ?? "),
-            ExprKind::Compare(first, tails) => {
-                let mut out = self.expr(first);
-                for t in tails {
-                    match t {
-                        CmpTail::Cmp(op, rhs) => out.push_str(&format!(" {} {}", op.symbol(), self.expr(rhs))),
-                        CmpTail::In(items, _) => {
-                            let items: Vec<String> = items.iter().map(|i| self.expr(i)).collect();
-                            out.push_str(&format!(" in [{}]", items.join(", ")));
-                        }
-                        CmpTail::Between(lo, hi) => {
-                            out.push_str(&format!(" between {} and {}", self.expr(lo), self.expr(hi)))
-                        }
+        expr_text(e)
+    }
+}
+
+/// An expression in the canonical layout, on one line.
+pub fn expr_text(e: &Expr) -> String {
+    let mut out = String::new();
+    write_expr(e, &mut out);
+    out
+}
+
+/// Appends an expression to `out`. It recurses once per operator (at most `limits::MAX_EXPR_DEPTH`
+/// deep) and keeps a small frame: every piece is pushed onto one string.
+fn write_expr(e: &Expr, out: &mut String) {
+    match &e.kind {
+        ExprKind::Lit(l) => out.push_str(&l.text),
+        ExprKind::Name(id) => out.push_str(&id.name),
+        ExprKind::Field(f) => {
+            out.push_str(&f.record.name);
+            out.push('.');
+            out.push_str(&f.field.name);
+        }
+        ExprKind::Known(x) => {
+            out.push_str("known(");
+            write_expr(x, out);
+            out.push(')');
+        }
+        ExprKind::Call(name, args) => {
+            out.push_str(&name.name);
+            out.push('(');
+            write_joined(args, ", ", out);
+            out.push(')');
+        }
+        ExprKind::Paren(x) => {
+            out.push('(');
+            write_expr(x, out);
+            out.push(')');
+        }
+        ExprKind::Neg(x) => {
+            out.push('-');
+            write_expr(x, out);
+        }
+        ExprKind::Not(x) => {
+            out.push_str("not ");
+            write_expr(x, out);
+        }
+        ExprKind::Binary(op, a, b) => {
+            write_expr(a, out);
+            out.push(' ');
+            out.push_str(op.symbol());
+            out.push(' ');
+            write_expr(b, out);
+        }
+        ExprKind::Coalesce(xs) => write_joined(xs, " ?? ", out),
+        ExprKind::Compare(first, tails) => {
+            write_expr(first, out);
+            for t in tails {
+                match t {
+                    CmpTail::Cmp(op, rhs) => {
+                        out.push(' ');
+                        out.push_str(op.symbol());
+                        out.push(' ');
+                        write_expr(rhs, out);
+                    }
+                    CmpTail::In(items, _) => {
+                        out.push_str(" in [");
+                        write_joined(items, ", ", out);
+                        out.push(']');
+                    }
+                    CmpTail::Between(lo, hi) => {
+                        out.push_str(" between ");
+                        write_expr(lo, out);
+                        out.push_str(" and ");
+                        write_expr(hi, out);
                     }
                 }
-                out
             }
-            ExprKind::And(xs) => xs.iter().map(|x| self.expr(x)).collect::<Vec<_>>().join(" and "),
-            ExprKind::Or(xs) => xs.iter().map(|x| self.expr(x)).collect::<Vec<_>>().join(" or "),
         }
+        ExprKind::And(xs) => write_joined(xs, " and ", out),
+        ExprKind::Or(xs) => write_joined(xs, " or ", out),
+    }
+}
+
+fn write_joined(xs: &[Expr], separator: &str, out: &mut String) {
+    for (i, x) in xs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        write_expr(x, out);
     }
 }

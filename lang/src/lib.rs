@@ -34,7 +34,16 @@ impl Checked {
 }
 
 /// Parses, resolves and type-checks every file of `sources` as one package.
+///
+/// With no file at all the result is one `empty_package` error whose span names file 0: a caller that
+/// renders it adds a file standing for the package first (the CLI adds one named after the path).
 pub fn check(sources: &Sources) -> Checked {
+    if sources.is_empty() {
+        return Checked {
+            package: None,
+            diagnostics: vec![diagnostics::empty_package(Span::default())],
+        };
+    }
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     let mut items = 0usize;
@@ -46,21 +55,34 @@ pub fn check(sources: &Sources) -> Checked {
         let parsed = syntax::parse_file(id, &file.text);
         items += parsed.file.items.len();
         if items > limits::MAX_ITEMS {
-            diagnostics.push(diagnostics::too_many_items(Span::new(id, 0, 0), limits::MAX_ITEMS));
+            diagnostics.push(diagnostics::too_many_items(
+                Span::new(id, 0, 0),
+                limits::MAX_ITEMS,
+            ));
             break;
         }
         diagnostics.extend(parsed.diagnostics);
         files.push(parsed.file);
     }
     let refs: Vec<&ast::File> = files.iter().collect();
-    let (package, more) = resolve::resolve_package(sources, &refs);
+    let (package, more) = resolve::resolve_package(&refs);
     // A declaration with a syntax error is left out, so names it defines look undefined: after a
     // syntax error, errors about unknown names would mostly be echoes of it and are not reported.
     let syntax_failed = diagnostics.iter().any(Diagnostic::is_error);
-    diagnostics.extend(more.into_iter().filter(|d| !(syntax_failed && is_lookup_error(d.code))));
+    diagnostics.extend(
+        more.into_iter()
+            .filter(|d| !(syntax_failed && is_lookup_error(d.code))),
+    );
     diagnostics::sort(&mut diagnostics);
-    let package = if diagnostics.iter().any(Diagnostic::is_error) { None } else { package };
-    Checked { package, diagnostics }
+    let package = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        package
+    };
+    Checked {
+        package,
+        diagnostics,
+    }
 }
 
 fn is_lookup_error(code: &str) -> bool {

@@ -11,7 +11,7 @@ pub const MAX_PACKAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_NESTING: usize = 64;
 /// Deepest expression tree (operators inside operators), brackets included.
 pub const MAX_EXPR_DEPTH: usize = 200;
-/// Most clauses of rails, health rules and gates (each kind separately) in a package.
+/// Most clauses of rails, health rules and gates, all kinds together, in a package.
 pub const MAX_CLAUSES: usize = 8192;
 /// Most declarations in a package.
 pub const MAX_ITEMS: usize = 100_000;

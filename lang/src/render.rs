@@ -37,7 +37,12 @@ impl<'a> Report<'a> {
                 });
             }
         }
-        Report { diag, file: NamedText(file), help, related }
+        Report {
+            diag,
+            file: NamedText(file),
+            help,
+            related,
+        }
     }
 }
 
@@ -72,7 +77,9 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -80,7 +87,10 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let primary = LabeledSpan::new_primary_with_span(Some(self.diag.label.clone()), source_span(self.diag.span));
+        let primary = LabeledSpan::new_primary_with_span(
+            Some(self.diag.label.clone()),
+            source_span(self.diag.span),
+        );
         let related = self
             .related
             .iter()
@@ -99,7 +109,11 @@ impl SourceCode for NamedText<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
-        let inner = self.0.text.as_str().read_span(span, context_lines_before, context_lines_after)?;
+        let inner =
+            self.0
+                .text
+                .as_str()
+                .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.0.name.clone(),
             inner.data(),
@@ -129,7 +143,10 @@ pub struct JsonDiagnostic {
 impl JsonDiagnostic {
     pub fn new(diag: &Diagnostic, sources: &Sources) -> JsonDiagnostic {
         let start = sources.location(diag.span);
-        let end = sources.location(Span { start: diag.span.end, ..diag.span });
+        let end = sources.location(Span {
+            start: diag.span.end,
+            ..diag.span
+        });
         let help = Report::new(diag, sources).help;
         JsonDiagnostic {
             code: diag.code,

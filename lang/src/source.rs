@@ -23,12 +23,20 @@ pub struct Span {
 impl Span {
     pub fn new(file: FileId, start: usize, end: usize) -> Span {
         // INVARIANT: sources are at most `limits::MAX_SOURCE_BYTES`, far below u32::MAX.
-        Span { file, start: start as u32, end: end as u32 }
+        Span {
+            file,
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// The smallest span covering both (they must be in the same file).
     pub fn to(self, other: Span) -> Span {
-        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     pub fn len(self) -> usize {
@@ -57,7 +65,11 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), text, line_starts }
+        SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -65,14 +77,22 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
         (line + 1, column + 1)
     }
 
     /// The text of a 1-based line, without its line break.
     pub fn line_text(&self, line: usize) -> &str {
-        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else { return "" };
-        let end = self.line_starts.get(line).map_or(self.text.len(), |&next| next);
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return "";
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |&next| next);
         self.text[start..end].trim_end_matches(['\n', '\r'])
     }
 
@@ -108,13 +128,24 @@ impl Sources {
         self.total_bytes = self.total_bytes.saturating_add(bytes.len());
         let at = |offset: usize| Span::new(id, offset, offset + 1);
         let problem = if bytes.len() > MAX_SOURCE_BYTES {
-            Some((String::new(), diag::source_too_large(Span::new(id, 0, 0), bytes.len(), MAX_SOURCE_BYTES)))
+            Some((
+                String::new(),
+                diag::source_too_large(Span::new(id, 0, 0), bytes.len(), MAX_SOURCE_BYTES),
+            ))
         } else if self.total_bytes > MAX_PACKAGE_BYTES {
-            Some((String::new(), diag::package_too_large(Span::new(id, 0, 0), self.total_bytes, MAX_PACKAGE_BYTES)))
+            Some((
+                String::new(),
+                diag::package_too_large(Span::new(id, 0, 0), self.total_bytes, MAX_PACKAGE_BYTES),
+            ))
         } else {
             match std::str::from_utf8(bytes) {
-                Err(e) => Some((String::from_utf8_lossy(bytes).into_owned(), diag::invalid_utf8(at(e.valid_up_to())))),
-                Ok(text) => text.find('\0').map(|nul| (text.to_string(), diag::binary_file(at(nul)))),
+                Err(e) => Some((
+                    String::from_utf8_lossy(bytes).into_owned(),
+                    diag::invalid_utf8(at(e.valid_up_to())),
+                )),
+                Ok(text) => text
+                    .find('\0')
+                    .map(|nul| (text.to_string(), diag::binary_file(at(nul)))),
             }
         };
         match problem {
@@ -122,7 +153,10 @@ impl Sources {
                 self.files.push(SourceFile::new(name, text));
                 self.rejected.push((id, d));
             }
-            None => self.files.push(SourceFile::new(name, String::from_utf8_lossy(bytes).into_owned())),
+            None => self.files.push(SourceFile::new(
+                name,
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
         }
         id
     }
@@ -137,7 +171,10 @@ impl Sources {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
     }
 
     pub fn len(&self) -> usize {
@@ -156,7 +193,11 @@ impl Sources {
     pub fn location(&self, span: Span) -> Location {
         let file = self.get(span.file);
         let (line, column) = file.line_col(span.start as usize);
-        Location { file: file.name.clone(), line, column }
+        Location {
+            file: file.name.clone(),
+            line,
+            column,
+        }
     }
 }
 

@@ -77,7 +77,11 @@ impl Version {
     }
 
     pub fn from_packed(bits: u64) -> Version {
-        Version { major: (bits >> 32) as u16, minor: (bits >> 16) as u16, patch: bits as u16 }
+        Version {
+            major: (bits >> 32) as u16,
+            minor: (bits >> 16) as u16,
+            patch: bits as u16,
+        }
     }
 }
 
@@ -242,7 +246,10 @@ impl RingField {
     pub fn is_derived(self) -> bool {
         matches!(
             self,
-            RingField::Done | RingField::SuccessRate | RingField::FailureRate | RingField::FailureUpper
+            RingField::Done
+                | RingField::SuccessRate
+                | RingField::FailureRate
+                | RingField::FailureUpper
         )
     }
 
@@ -417,9 +424,13 @@ pub enum RuleRef {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClauseKind {
     Deny,
-    Defer { secs: i64 },
+    Defer {
+        secs: i64,
+    },
     /// The planes named by the clause (before the dependency closure), in the order written.
-    Rollback { planes: Vec<PlaneId> },
+    Rollback {
+        planes: Vec<PlaneId>,
+    },
     Require,
     Abort,
 }
@@ -486,10 +497,10 @@ impl VersionSet {
         // The first version not yet covered; `None` once the sets reach u64::MAX.
         let mut next = Some(0u64);
         for &(lo, hi) in &self.0 {
-            if let Some(n) = next {
-                if lo > n {
-                    out.push((n, lo - 1));
-                }
+            if let Some(n) = next
+                && lo > n
+            {
+                out.push((n, lo - 1));
             }
             next = hi.checked_add(1);
         }
@@ -500,17 +511,22 @@ impl VersionSet {
     }
 
     pub fn intersect(&self, other: &VersionSet) -> VersionSet {
+        // Both are sorted and disjoint: one merge pass, linear in their sizes.
+        let (mut i, mut j) = (0, 0);
         let mut out = Vec::new();
-        for &(a, b) in &self.0 {
-            for &(c, d) in &other.0 {
-                let lo = a.max(c);
-                let hi = b.min(d);
-                if lo <= hi {
-                    out.push((lo, hi));
-                }
+        while let (Some(&(a, b)), Some(&(c, d))) = (self.0.get(i), other.0.get(j)) {
+            let lo = a.max(c);
+            let hi = b.min(d);
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            // Move past whichever range ends first.
+            if b < d {
+                i += 1;
+            } else {
+                j += 1;
             }
         }
-        out.sort_unstable();
         VersionSet(out)
     }
 
@@ -612,7 +628,10 @@ pub struct NowValues {
 impl Default for NowValues {
     /// What a test that gives no `now` sees: Monday, 12:00.
     fn default() -> NowValues {
-        NowValues { hour: 12, weekday: 0 }
+        NowValues {
+            hour: 12,
+            weekday: 0,
+        }
     }
 }
 
@@ -765,7 +784,11 @@ impl Package {
     pub fn gate_name(&self, g: GateId) -> String {
         let gate = &self.gates[g.index()];
         match &self.rollout {
-            Some(r) => format!("{} -> {}", r.rings[gate.from.index()].name, r.rings[gate.to.index()].name),
+            Some(r) => format!(
+                "{} -> {}",
+                r.rings[gate.from.index()].name,
+                r.rings[gate.to.index()].name
+            ),
             None => String::new(),
         }
     }
@@ -780,11 +803,17 @@ impl Package {
     }
 
     pub fn plane_by_name(&self, name: &str) -> Option<PlaneId> {
-        self.planes.iter().position(|p| p.name == name).map(|i| PlaneId(i as u32))
+        self.planes
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| PlaneId(i as u32))
     }
 
     pub fn field_by_name(&self, name: &str) -> Option<FieldId> {
-        self.fields.iter().position(|f| f.name == name).map(|i| FieldId(i as u32))
+        self.fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| FieldId(i as u32))
     }
 
     /// A value as the user writes it.
@@ -819,7 +848,11 @@ impl Package {
 /// A float as a short literal that reads back to the same value (`0.3`, `1e-9`, `2.0`).
 pub fn format_float(f: f64) -> String {
     let s = format!("{f:?}");
-    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") { s } else { format!("{s}.0") }
+    if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 /// A duration in the largest units that divide it: `1h30m`, `7d`, `45s`, `0s`.

@@ -24,12 +24,23 @@ impl Resolver<'_> {
     pub(crate) fn fixtures(&mut self, items: &[&ast::Item]) -> Vec<Option<Fixture>> {
         let decls: Vec<&ast::FixtureDecl> = items
             .iter()
-            .filter_map(|i| if let ast::Item::Fixture(f) = i { Some(f) } else { None })
+            .filter_map(|i| {
+                if let ast::Item::Fixture(f) = i {
+                    Some(f)
+                } else {
+                    None
+                }
+            })
             .collect();
         let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, d) in decls.iter().enumerate() {
             if let Some(&prev) = by_name.get(d.name.name.as_str()) {
-                self.error(diag::duplicate_definition(d.name.span, "fixture", &d.name.name, decls[prev].name.span));
+                self.error(diag::duplicate_definition(
+                    d.name.span,
+                    "fixture",
+                    &d.name.name,
+                    decls[prev].name.span,
+                ));
                 continue;
             }
             by_name.insert(&d.name.name, i);
@@ -85,18 +96,33 @@ impl Resolver<'_> {
         };
         in_progress[i] = false;
         if done[i].is_none() {
-            done[i] = Some(values.clone().map(|values| Fixture { name: decl.name.name.clone(), values, span: decl.span }));
+            done[i] = Some(values.clone().map(|values| Fixture {
+                name: decl.name.name.clone(),
+                values,
+                span: decl.span,
+            }));
         }
         values
     }
 
     /// A device record from a literal body, on top of `base` (a fixture) when given. Without a base the
     /// record must give every non-optional field and every plane.
-    fn device_literal(&mut self, body: &ast::RecordBody, base: Option<DeviceValues>) -> Option<DeviceValues> {
+    fn device_literal(
+        &mut self,
+        body: &ast::RecordBody,
+        base: Option<DeviceValues>,
+    ) -> Option<DeviceValues> {
         let complete = base.is_some();
         let mut values = base.unwrap_or_else(|| DeviceValues {
             fields: vec![None; self.fields.len()],
-            planes: vec![Version { major: 0, minor: 0, patch: 0 }; self.planes.len()],
+            planes: vec![
+                Version {
+                    major: 0,
+                    minor: 0,
+                    patch: 0
+                };
+                self.planes.len()
+            ],
         });
         let mut given_fields = vec![false; self.fields.len()];
         let mut given_planes = vec![false; self.planes.len()];
@@ -109,15 +135,24 @@ impl Resolver<'_> {
                 continue;
             }
             seen.insert(&init.name.name, init.name.span);
-            let key = match self.fields.iter().position(|f| f.name == init.name.name) {
-                Some(i) => DeviceKey::Field(FieldId(i as u32)),
+            let key = match self.field_index.get(&init.name.name) {
+                Some(&id) => DeviceKey::Field(id),
                 None => match self.planes.iter().position(|p| p.name == init.name.name) {
                     Some(p) => DeviceKey::Plane(PlaneId(p as u32)),
                     None => {
-                        let names: Vec<String> =
-                            self.fields.iter().map(|f| f.name.clone()).chain(self.planes.iter().map(|p| p.name.clone())).collect();
+                        let names: Vec<String> = self
+                            .fields
+                            .iter()
+                            .map(|f| f.name.clone())
+                            .chain(self.planes.iter().map(|p| p.name.clone()))
+                            .collect();
                         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                        self.error(diag::unknown_field(init.name.span, "device", &init.name.name, &refs));
+                        self.error(diag::unknown_field(
+                            init.name.span,
+                            "device",
+                            &init.name.name,
+                            &refs,
+                        ));
                         ok = false;
                         continue;
                     }
@@ -186,8 +221,8 @@ impl Resolver<'_> {
             ast::ValueLit::Name(id) => match ty {
                 Ty::Enum(en) => self.variant_of(en, id),
                 _ => {
-                    let found = if self.variant_owners.contains_key(&id.name) { "an enum variant" } else { "a name" };
-                    let d = diag::type_mismatch(id.span, &self.ty_name(ty), found);
+                    let variant = self.variant_owners.contains_key(&id.name);
+                    let d = diag::name_for_value(id.span, &self.ty_name(ty), &id.name, variant);
                     self.error(d);
                     None
                 }
@@ -195,24 +230,45 @@ impl Resolver<'_> {
         }
     }
 
-    pub(crate) fn tests(&mut self, items: &[&ast::Item], fixtures: &[Option<Fixture>]) -> Vec<Test> {
+    pub(crate) fn tests(
+        &mut self,
+        items: &[&ast::Item],
+        fixtures: &[Option<Fixture>],
+    ) -> Vec<Test> {
+        self.reasons = self
+            .clauses
+            .iter()
+            .map(|c| (c.kind.keyword(), c.reason.clone()))
+            .collect();
+        let by_name: BTreeMap<&str, &Fixture> = fixtures
+            .iter()
+            .flatten()
+            .map(|f| (f.name.as_str(), f))
+            .collect();
         let mut names: BTreeMap<String, Span> = BTreeMap::new();
         let mut out = Vec::new();
         for item in items {
-            let ast::Item::Test(decl) = item else { continue };
+            let ast::Item::Test(decl) = item else {
+                continue;
+            };
             if let Some(&prev) = names.get(&decl.name.value) {
-                self.error(diag::duplicate_definition(decl.name.span, "test", &decl.name.value, prev));
+                self.error(diag::duplicate_definition(
+                    decl.name.span,
+                    "test",
+                    &decl.name.value,
+                    prev,
+                ));
                 continue;
             }
             names.insert(decl.name.value.clone(), decl.name.span);
-            if let Some(t) = self.test(decl, fixtures) {
+            if let Some(t) = self.test(decl, &by_name) {
                 out.push(t);
             }
         }
         out
     }
 
-    fn test(&mut self, decl: &ast::TestDecl, fixtures: &[Option<Fixture>]) -> Option<Test> {
+    fn test(&mut self, decl: &ast::TestDecl, fixtures: &BTreeMap<&str, &Fixture>) -> Option<Test> {
         let mut ok = true;
         let mut test = Test {
             name: decl.name.value.clone(),
@@ -228,7 +284,9 @@ impl Resolver<'_> {
         let mut given_at: BTreeMap<&'static str, Span> = BTreeMap::new();
         let mut given_spans: Vec<(&'static str, Span)> = Vec::new();
         for stmt in &decl.stmts {
-            let ast::TestStmt::Given(given, span) = stmt else { continue };
+            let ast::TestStmt::Given(given, span) = stmt else {
+                continue;
+            };
             let what = match given {
                 ast::Given::Device { .. } => "device",
                 ast::Given::Now(_) => "now",
@@ -248,11 +306,15 @@ impl Resolver<'_> {
                     let values = match &source.base {
                         ast::RecordBase::Literal(body) => self.device_literal(body, None),
                         ast::RecordBase::Fixture(name) => {
-                            match fixtures.iter().flatten().find(|f| f.name == name.name) {
+                            match fixtures.get(name.name.as_str()) {
                                 Some(f) => Some(f.values.clone()),
+                                // Declared, but with an error of its own.
+                                None if self.written.fixtures.contains(&name.name) => None,
                                 None => {
-                                    let names: Vec<&str> = fixtures.iter().flatten().map(|f| f.name.as_str()).collect();
-                                    self.error(diag::unknown_fixture(name.span, &name.name, &names));
+                                    let names: Vec<&str> = fixtures.keys().copied().collect();
+                                    self.error(diag::unknown_fixture(
+                                        name.span, &name.name, &names,
+                                    ));
                                     None
                                 }
                             }
@@ -268,7 +330,11 @@ impl Resolver<'_> {
                         match lit.text.replace('_', "").parse::<u32>() {
                             Ok(n) if (1..=10_000).contains(&n) => test.checks = n,
                             _ => {
-                                self.error(diag::value_out_of_range(lit.span, "for N checks", "must be between 1 and 10000"));
+                                self.error(diag::value_out_of_range(
+                                    lit.span,
+                                    "for N checks",
+                                    "must be between 1 and 10000",
+                                ));
                                 ok = false;
                             }
                         }
@@ -282,10 +348,12 @@ impl Resolver<'_> {
                     Some(r) => test.release = r,
                     None => ok = false,
                 },
-                ast::Given::Ring { body, by } => match self.ring_given(body.as_ref(), by.as_ref()) {
-                    Some(r) => test.ring = Some(r),
-                    None => ok = false,
-                },
+                ast::Given::Ring { body, by } => {
+                    match self.ring_given(body.as_ref(), by.as_ref()) {
+                        Some(r) => test.ring = Some(r),
+                        None => ok = false,
+                    }
+                }
                 ast::Given::Rollout(body) => match self.ring_counts(body) {
                     Some(r) => test.rollout = Some(r),
                     None => ok = false,
@@ -294,12 +362,22 @@ impl Resolver<'_> {
         }
         let mut used: Vec<&'static str> = Vec::new();
         for stmt in &decl.stmts {
-            let ast::TestStmt::Expect(expect, span) = stmt else { continue };
+            let ast::TestStmt::Expect(expect, span) = stmt else {
+                continue;
+            };
             let needs: &[&'static str] = match expect {
-                ast::Expect::Allow | ast::Expect::Deny(_) | ast::Expect::Defer(..) => &["device", "now", "release"],
-                ast::Expect::Healthy | ast::Expect::Inconclusive | ast::Expect::Rollback(_) => &["device", "now", "release"],
-                ast::Expect::Promote(_) | ast::Expect::Hold(_) | ast::Expect::Abort(..) => &["ring", "rollout"],
-                ast::Expect::InstallOrder(_) | ast::Expect::NotInstallable => &["device", "release"],
+                ast::Expect::Allow | ast::Expect::Deny(_) | ast::Expect::Defer(..) => {
+                    &["device", "now", "release"]
+                }
+                ast::Expect::Healthy | ast::Expect::Inconclusive | ast::Expect::Rollback(_) => {
+                    &["device", "now", "release"]
+                }
+                ast::Expect::Promote(_) | ast::Expect::Hold(_) | ast::Expect::Abort(..) => {
+                    &["ring", "rollout"]
+                }
+                ast::Expect::InstallOrder(_) | ast::Expect::NotInstallable => {
+                    &["device", "release"]
+                }
             };
             used.extend_from_slice(needs);
             let required = needs[0];
@@ -309,13 +387,20 @@ impl Resolver<'_> {
                 ok = false;
                 continue;
             }
-            if matches!(expect, ast::Expect::InstallOrder(_) | ast::Expect::NotInstallable) && !given_at.contains_key("release") {
+            if matches!(
+                expect,
+                ast::Expect::InstallOrder(_) | ast::Expect::NotInstallable
+            ) && !given_at.contains_key("release")
+            {
                 self.error(diag::missing_given(*span, "release", keyword));
                 ok = false;
                 continue;
             }
             match self.expectation(expect) {
-                Some(expectation) => test.expects.push(Expect { expectation, span: *span }),
+                Some(expectation) => test.expects.push(Expect {
+                    expectation,
+                    span: *span,
+                }),
                 None => ok = false,
             }
         }
@@ -346,7 +431,11 @@ impl Resolver<'_> {
                 "hour" => match self.record_value(&init.value, Ty::Int) {
                     Some(Value::Int(h)) if (0..=23).contains(&h) => now.hour = h,
                     Some(_) => {
-                        self.error(diag::value_out_of_range(init.value.span(), "now.hour", "must be between 0 and 23"));
+                        self.error(diag::value_out_of_range(
+                            init.value.span(),
+                            "now.hour",
+                            "must be between 0 and 23",
+                        ));
                         ok = false;
                     }
                     None => ok = false,
@@ -356,7 +445,12 @@ impl Resolver<'_> {
                     _ => ok = false,
                 },
                 other => {
-                    self.error(diag::unknown_field(init.name.span, "now", other, &["hour", "weekday"]));
+                    self.error(diag::unknown_field(
+                        init.name.span,
+                        "now",
+                        other,
+                        &["hour", "weekday"],
+                    ));
                     ok = false;
                 }
             }
@@ -378,7 +472,12 @@ impl Resolver<'_> {
             let Some(p) = self.planes.iter().position(|p| p.name == init.name.name) else {
                 let names: Vec<String> = self.planes.iter().map(|p| p.name.clone()).collect();
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                self.error(diag::unknown_field(init.name.span, "release", &init.name.name, &refs));
+                self.error(diag::unknown_field(
+                    init.name.span,
+                    "release",
+                    &init.name.name,
+                    &refs,
+                ));
                 ok = false;
                 continue;
             };
@@ -405,8 +504,17 @@ impl Resolver<'_> {
             }
             seen.insert(&init.name.name, init.name.span);
             let Some(field) = RingField::from_name(&init.name.name) else {
-                let names: Vec<&str> = RingField::ALL.iter().filter(|f| !f.is_derived()).map(|f| f.name()).collect();
-                self.error(diag::unknown_field(init.name.span, "ring", &init.name.name, &names));
+                let names: Vec<&str> = RingField::ALL
+                    .iter()
+                    .filter(|f| !f.is_derived())
+                    .map(|f| f.name())
+                    .collect();
+                self.error(diag::unknown_field(
+                    init.name.span,
+                    "ring",
+                    &init.name.name,
+                    &names,
+                ));
                 ok = false;
                 continue;
             };
@@ -419,7 +527,11 @@ impl Resolver<'_> {
                 match self.record_value(&init.value, Ty::Duration) {
                     Some(Value::Duration(s)) if s >= 0 => counts.soak_secs = s,
                     Some(_) => {
-                        self.error(diag::value_out_of_range(init.value.span(), "soak", "cannot be negative"));
+                        self.error(diag::value_out_of_range(
+                            init.value.span(),
+                            "soak",
+                            "cannot be negative",
+                        ));
                         ok = false;
                     }
                     None => ok = false,
@@ -433,7 +545,11 @@ impl Resolver<'_> {
                     }
                 }
                 Some(_) => {
-                    self.error(diag::value_out_of_range(init.value.span(), field.name(), "cannot be negative"));
+                    self.error(diag::value_out_of_range(
+                        init.value.span(),
+                        field.name(),
+                        "cannot be negative",
+                    ));
                     ok = false;
                 }
                 None => ok = false,
@@ -442,19 +558,30 @@ impl Resolver<'_> {
         ok.then_some(counts)
     }
 
-    fn ring_given(&mut self, body: Option<&ast::RecordBody>, by: Option<&ast::RingBy>) -> Option<RingGiven> {
+    fn ring_given(
+        &mut self,
+        body: Option<&ast::RecordBody>,
+        by: Option<&ast::RingBy>,
+    ) -> Option<RingGiven> {
         let mut total = match body {
             Some(b) => self.ring_counts(b)?,
             None => RingCounts::default(),
         };
-        let Some(by) = by else { return Some(RingGiven { total, by: None }) };
+        let Some(by) = by else {
+            return Some(RingGiven { total, by: None });
+        };
         let fake = ast::FieldRef {
-            record: ast::Ident { name: "device".into(), span: by.field.span },
+            record: ast::Ident {
+                name: "device".into(),
+                span: by.field.span,
+            },
             field: by.field.clone(),
             span: by.field.span,
         };
         let field = self.per_field(&fake)?;
-        let Ty::Enum(en) = self.fields[field.index()].ty else { return None };
+        let Ty::Enum(en) = self.fields[field.index()].ty else {
+            return None;
+        };
         let mut entries = Vec::new();
         let mut ok = true;
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
@@ -476,13 +603,19 @@ impl Resolver<'_> {
             return None;
         }
         // The whole ring is the sum of its parts, plus whatever the top-level block gives.
-        let mut sum = RingCounts { soak_secs: total.soak_secs, ..RingCounts::default() };
+        let mut sum = RingCounts {
+            soak_secs: total.soak_secs,
+            ..RingCounts::default()
+        };
         for (_, c) in &entries {
             sum.add(c);
         }
         sum.add(&total);
         total = sum;
-        Some(RingGiven { total, by: Some((field, entries)) })
+        Some(RingGiven {
+            total,
+            by: Some((field, entries)),
+        })
     }
 
     fn expectation(&mut self, e: &ast::Expect) -> Option<Expectation> {
@@ -491,7 +624,9 @@ impl Resolver<'_> {
             ast::Expect::Deny(reason) => {
                 // An erroneous clause denies with the reason `evaluation error in rail NAME`.
                 let is_error_reason = |r: &ast::StrLit| {
-                    r.value.strip_prefix("evaluation error in rail ").is_some_and(|n| self.rails.iter().any(|x| x.name == n))
+                    r.value
+                        .strip_prefix("evaluation error in rail ")
+                        .is_some_and(|n| self.rails.iter().any(|x| x.name == n))
                 };
                 if let Some(r) = reason.as_ref().filter(|r| !is_error_reason(r)) {
                     self.known_reason(r, |k| matches!(k, ClauseKind::Deny), "deny")?;
@@ -520,7 +655,9 @@ impl Resolver<'_> {
                 }
                 Expectation::Abort(gate, reason.as_ref().map(|r| r.value.clone()))
             }
-            ast::Expect::InstallOrder(planes) => Expectation::InstallOrder(self.plane_list(planes)?),
+            ast::Expect::InstallOrder(planes) => {
+                Expectation::InstallOrder(self.plane_list(planes)?)
+            }
             ast::Expect::NotInstallable => Expectation::NotInstallable,
         })
     }
@@ -547,17 +684,36 @@ impl Resolver<'_> {
             .iter()
             .position(|gate| Some(gate.from.index()) == from && Some(gate.to.index()) == to)
             .map(|i| GateId(i as u32));
-        if found.is_none() {
+        if found.is_none()
+            && !self
+                .written
+                .gates
+                .contains(&(g.from.name.clone(), g.to.name.clone()))
+        {
             self.error(diag::unknown_gate(g.span, &g.from.name, &g.to.name));
         }
         found
     }
 
-    fn known_reason(&mut self, r: &ast::StrLit, kind: impl Fn(&ClauseKind) -> bool, keyword: &str) -> Option<()> {
-        let reasons: Vec<String> = self.clauses.iter().filter(|c| kind(&c.kind)).map(|c| c.reason.clone()).collect();
-        if reasons.iter().any(|x| *x == r.value) {
+    fn known_reason(
+        &mut self,
+        r: &ast::StrLit,
+        kind: impl Fn(&ClauseKind) -> bool,
+        keyword: &'static str,
+    ) -> Option<()> {
+        if self.reasons.contains(&(keyword, r.value.clone())) {
             return Some(());
         }
+        if self.written.reasons.contains(&(keyword, r.value.clone())) {
+            // The clause exists but has an error of its own, already reported.
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .clauses
+            .iter()
+            .filter(|c| kind(&c.kind))
+            .map(|c| c.reason.clone())
+            .collect();
         let refs: Vec<&str> = reasons.iter().map(String::as_str).collect();
         self.error(diag::unknown_reason(r.span, &r.value, keyword, &refs));
         None

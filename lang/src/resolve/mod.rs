@@ -1,8 +1,8 @@
 //! Name resolution and type checking: syntax trees -> `typed::Package`.
 //!
-//! In: the parsed files of one package and their sources (for the text of conditions). Out: the typed
-//! package when there is no error, and every diagnostic found either way. Passes never stop at the
-//! first error: a declaration that fails is left out and checking goes on with the rest.
+//! In: the parsed files of one package. Out: the typed package when there is no error, and every
+//! diagnostic found either way. Passes never stop at the first error: a declaration that fails is left
+//! out and checking goes on with the rest.
 //!
 //! Order: declarations that others refer to (enums, planes, the device block, names of lets, rings)
 //! are collected first; lets are resolved on demand (which finds cycles); then rules, constraints, the
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use crate::ast;
 use crate::diagnostics::{self as diag, Diagnostic};
 use crate::limits::{MAX_CLAUSES, MAX_PLANES};
-use crate::source::{Sources, Span};
+use crate::source::Span;
 use crate::typed::*;
 
 /// Where an expression is: decides which records it may read.
@@ -31,12 +31,30 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub const RULE: Ctx = Ctx { allowed: Records(Records::DEVICE.0 | Records::NOW.0 | Records::RELEASE.0), what: "rails and health rules" };
-    pub const DEVICE_ONLY_FILTER: Ctx = Ctx { allowed: Records::DEVICE, what: "a ring filter" };
-    pub const INCOMPATIBLE: Ctx = Ctx { allowed: Records::DEVICE, what: "an `incompatible` condition" };
-    pub const GATE: Ctx = Ctx { allowed: Records(Records::RING.0 | Records::ROLLOUT.0), what: "a gate" };
+    pub const RULE: Ctx = Ctx {
+        allowed: Records(Records::DEVICE.0 | Records::NOW.0 | Records::RELEASE.0),
+        what: "rails and health rules",
+    };
+    pub const DEVICE_ONLY_FILTER: Ctx = Ctx {
+        allowed: Records::DEVICE,
+        what: "a ring filter",
+    };
+    pub const INCOMPATIBLE: Ctx = Ctx {
+        allowed: Records::DEVICE,
+        what: "an `incompatible` condition",
+    };
+    pub const GATE: Ctx = Ctx {
+        allowed: Records(Records::RING.0 | Records::ROLLOUT.0),
+        what: "a gate",
+    };
     pub const LET: Ctx = Ctx {
-        allowed: Records(Records::DEVICE.0 | Records::NOW.0 | Records::RELEASE.0 | Records::RING.0 | Records::ROLLOUT.0),
+        allowed: Records(
+            Records::DEVICE.0
+                | Records::NOW.0
+                | Records::RELEASE.0
+                | Records::RING.0
+                | Records::ROLLOUT.0,
+        ),
         what: "a let",
     };
 }
@@ -50,7 +68,6 @@ enum LetState<'a> {
 }
 
 pub(crate) struct Resolver<'a> {
-    pub(crate) sources: &'a Sources,
     pub(crate) diags: Vec<Diagnostic>,
     pub(crate) enums: Vec<Enum>,
     pub(crate) enum_by_name: BTreeMap<String, EnumId>,
@@ -59,6 +76,9 @@ pub(crate) struct Resolver<'a> {
     pub(crate) weekday: EnumId,
     pub(crate) planes: Vec<Plane>,
     pub(crate) fields: Vec<Field>,
+    /// Field name -> index: a device block may have tens of thousands of fields, looked up by name at
+    /// every use.
+    pub(crate) field_index: BTreeMap<String, FieldId>,
     pub(crate) lets: Vec<Option<Let>>,
     let_states: Vec<LetState<'a>>,
     pub(crate) let_by_name: BTreeMap<String, LetId>,
@@ -69,12 +89,62 @@ pub(crate) struct Resolver<'a> {
     pub(crate) healths: Vec<Rule>,
     pub(crate) rollout: Option<Rollout>,
     pub(crate) gates: Vec<Gate>,
+    /// What the source declares, resolved or not: a test that names a declaration which failed to
+    /// resolve (its error already reported) fails quietly instead of calling it unknown.
+    pub(crate) written: Written,
+    /// (keyword, reason) of every resolved clause, filled before tests are checked: a package may have
+    /// thousands of tests and clauses.
+    pub(crate) reasons: std::collections::BTreeSet<(&'static str, String)>,
+}
+
+#[derive(Default)]
+pub(crate) struct Written {
+    /// (clause keyword, reason) of every clause of every rail, health rule and gate.
+    pub reasons: std::collections::BTreeSet<(&'static str, String)>,
+    /// (from, to) of every gate.
+    pub gates: std::collections::BTreeSet<(String, String)>,
+    pub fixtures: std::collections::BTreeSet<String>,
+}
+
+impl Written {
+    fn of(items: &[&ast::Item]) -> Written {
+        let mut w = Written::default();
+        let mut clause = |c: &ast::Clause| {
+            if let Some(r) = &c.reason {
+                w.reasons.insert((c.head.keyword(), r.value.clone()));
+            }
+        };
+        for item in items {
+            match item {
+                ast::Item::Rail(d) | ast::Item::Health(d) => d.clauses.iter().for_each(&mut clause),
+                ast::Item::Gate(d) => {
+                    for stmt in &d.stmts {
+                        if let ast::GateStmt::Clause(c) = stmt {
+                            clause(c);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for item in items {
+            match item {
+                ast::Item::Gate(d) => {
+                    w.gates.insert((d.from.name.clone(), d.to.name.clone()));
+                }
+                ast::Item::Fixture(d) => {
+                    w.fixtures.insert(d.name.name.clone());
+                }
+                _ => {}
+            }
+        }
+        w
+    }
 }
 
 /// Resolves and type-checks a package. The package is returned only when there is no error.
-pub fn resolve_package(sources: &Sources, files: &[&ast::File]) -> (Option<Package>, Vec<Diagnostic>) {
+pub fn resolve_package(files: &[&ast::File]) -> (Option<Package>, Vec<Diagnostic>) {
     let mut r = Resolver {
-        sources,
         diags: Vec::new(),
         enums: Vec::new(),
         enum_by_name: BTreeMap::new(),
@@ -82,6 +152,7 @@ pub fn resolve_package(sources: &Sources, files: &[&ast::File]) -> (Option<Packa
         weekday: EnumId(0),
         planes: Vec::new(),
         fields: Vec::new(),
+        field_index: BTreeMap::new(),
         lets: Vec::new(),
         let_states: Vec::new(),
         let_by_name: BTreeMap::new(),
@@ -91,8 +162,11 @@ pub fn resolve_package(sources: &Sources, files: &[&ast::File]) -> (Option<Packa
         healths: Vec::new(),
         rollout: None,
         gates: Vec::new(),
+        written: Written::default(),
+        reasons: std::collections::BTreeSet::new(),
     };
     let items: Vec<&ast::Item> = files.iter().flat_map(|f| f.items.iter()).collect();
+    r.written = Written::of(&items);
     let package_span = items.first().map(|i| i.span()).unwrap_or_default();
 
     r.declare_enums(&items);
@@ -108,7 +182,20 @@ pub fn resolve_package(sources: &Sources, files: &[&ast::File]) -> (Option<Packa
     let fixtures = r.fixtures(&items);
     let tests = r.tests(&items, &fixtures);
 
-    let Resolver { diags, enums, planes, fields, lets, clauses, rails, healths, rollout, gates, weekday, .. } = r;
+    let Resolver {
+        diags,
+        enums,
+        planes,
+        fields,
+        lets,
+        clauses,
+        rails,
+        healths,
+        rollout,
+        gates,
+        weekday,
+        ..
+    } = r;
     let mut diags = diags;
     diag::sort(&mut diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -139,18 +226,31 @@ impl<'a> Resolver<'a> {
         self.diags.push(d);
     }
 
-    pub(crate) fn text(&self, span: Span) -> String {
-        self.sources.slice(span).split_whitespace().collect::<Vec<_>>().join(" ")
+    /// An expression as the formatter writes it: how `require` conditions and plane predicates are
+    /// named in decisions and reviews, the same whatever the layout and comments of the source.
+    pub(crate) fn text(&self, e: &ast::Expr) -> String {
+        crate::fmt::expr_text(e)
     }
 
     fn declare_enums(&mut self, items: &[&ast::Item]) {
         let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-        self.weekday = self.add_enum("Weekday", weekday.iter().map(|s| s.to_string()).collect(), None);
+        self.weekday = self.add_enum(
+            "Weekday",
+            weekday.iter().map(|s| s.to_string()).collect(),
+            None,
+        );
         for item in items {
-            let ast::Item::Enum(decl) = item else { continue };
+            let ast::Item::Enum(decl) = item else {
+                continue;
+            };
             if let Some(&prev) = self.enum_by_name.get(&decl.name.name) {
                 let d = match self.enums[prev.index()].span {
-                    Some(prev_span) => diag::duplicate_definition(decl.name.span, "enum", &decl.name.name, prev_span),
+                    Some(prev_span) => diag::duplicate_definition(
+                        decl.name.span,
+                        "enum",
+                        &decl.name.name,
+                        prev_span,
+                    ),
                     None => diag::reserved_field(decl.name.span, &decl.name.name),
                 };
                 self.error(d);
@@ -171,7 +271,11 @@ impl<'a> Resolver<'a> {
                 variants.push(v.name.clone());
             }
             if variants.len() > usize::from(u16::MAX) {
-                self.error(diag::too_many_clauses(decl.span, "variants in one enum", usize::from(u16::MAX)));
+                self.error(diag::too_many_clauses(
+                    decl.span,
+                    "variants in one enum",
+                    usize::from(u16::MAX),
+                ));
                 continue;
             }
             self.add_enum(&decl.name.name, variants, Some(decl.name.span));
@@ -181,30 +285,47 @@ impl<'a> Resolver<'a> {
     fn add_enum(&mut self, name: &str, variants: Vec<String>, span: Option<Span>) -> EnumId {
         let id = EnumId(self.enums.len() as u32);
         for (i, v) in variants.iter().enumerate() {
-            self.variant_owners.entry(v.clone()).or_default().push((id, i as u16));
+            self.variant_owners
+                .entry(v.clone())
+                .or_default()
+                .push((id, i as u16));
         }
         self.enum_by_name.insert(name.to_string(), id);
-        self.enums.push(Enum { name: name.to_string(), variants, span });
+        self.enums.push(Enum {
+            name: name.to_string(),
+            variants,
+            span,
+        });
         id
     }
 
     fn declare_planes(&mut self, items: &[&ast::Item]) {
         for item in items {
-            let ast::Item::Plane(name, _) = item else { continue };
+            let ast::Item::Plane(name, _) = item else {
+                continue;
+            };
             if let Some(prev) = self.planes.iter().find(|p| p.name == name.name) {
                 let prev_span = prev.span.unwrap_or_default();
-                self.error(diag::duplicate_definition(name.span, "plane", &name.name, prev_span));
+                self.error(diag::duplicate_definition(
+                    name.span, "plane", &name.name, prev_span,
+                ));
                 continue;
             }
             if self.planes.len() == MAX_PLANES {
                 self.error(diag::too_many_planes(name.span, MAX_PLANES));
                 continue;
             }
-            self.planes.push(Plane { name: name.name.clone(), span: Some(name.span) });
+            self.planes.push(Plane {
+                name: name.name.clone(),
+                span: Some(name.span),
+            });
         }
         if self.planes.is_empty() && !items.iter().any(|i| matches!(i, ast::Item::Plane(..))) {
             for name in ["firmware", "model", "config"] {
-                self.planes.push(Plane { name: name.to_string(), span: None });
+                self.planes.push(Plane {
+                    name: name.to_string(),
+                    span: None,
+                });
             }
         }
     }
@@ -212,7 +333,9 @@ impl<'a> Resolver<'a> {
     fn declare_device(&mut self, items: &[&ast::Item], package_span: Span) {
         let mut first: Option<Span> = None;
         for item in items {
-            let ast::Item::Device(decl) = item else { continue };
+            let ast::Item::Device(decl) = item else {
+                continue;
+            };
             if let Some(prev) = first {
                 self.error(diag::duplicate_device_block(decl.span, prev));
                 continue;
@@ -221,7 +344,12 @@ impl<'a> Resolver<'a> {
             let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
             for f in &decl.fields {
                 if let Some(&prev) = seen.get(f.name.name.as_str()) {
-                    self.error(diag::duplicate_definition(f.name.span, "device field", &f.name.name, prev));
+                    self.error(diag::duplicate_definition(
+                        f.name.span,
+                        "device field",
+                        &f.name.name,
+                        prev,
+                    ));
                     continue;
                 }
                 seen.insert(&f.name.name, f.name.span);
@@ -229,12 +357,25 @@ impl<'a> Resolver<'a> {
                     self.error(diag::field_shadows_plane(f.name.span, &f.name.name));
                     continue;
                 }
-                let Some((ty, percent)) = self.type_ref(&f.ty) else { continue };
-                self.fields.push(Field { name: f.name.name.clone(), ty, optional: f.optional, span: f.span, percent });
+                let Some((ty, percent)) = self.type_ref(&f.ty) else {
+                    continue;
+                };
+                self.field_index
+                    .insert(f.name.name.clone(), FieldId(self.fields.len() as u32));
+                self.fields.push(Field {
+                    name: f.name.name.clone(),
+                    ty,
+                    optional: f.optional,
+                    span: f.span,
+                    percent,
+                });
             }
         }
         if first.is_none() {
-            self.error(diag::missing_device_block(Span { end: package_span.start, ..package_span }));
+            self.error(diag::missing_device_block(Span {
+                end: package_span.start,
+                ..package_span
+            }));
         }
     }
 
@@ -249,7 +390,8 @@ impl<'a> Resolver<'a> {
             name => match self.enum_by_name.get(name) {
                 Some(&id) => Ty::Enum(id),
                 None => {
-                    let mut candidates: Vec<&str> = vec!["bool", "int", "float", "percent", "duration", "version"];
+                    let mut candidates: Vec<&str> =
+                        vec!["bool", "int", "float", "percent", "duration", "version"];
                     candidates.extend(self.enums.iter().map(|e| e.name.as_str()));
                     let d = diag::unknown_type(ty.span, name, &candidates);
                     self.error(d);
@@ -268,7 +410,12 @@ impl<'a> Resolver<'a> {
                     LetState::Pending(d) | LetState::InProgress(d) => d.name.span,
                     _ => Span::default(),
                 };
-                self.error(diag::duplicate_definition(decl.name.span, "let", &decl.name.name, prev_span));
+                self.error(diag::duplicate_definition(
+                    decl.name.span,
+                    "let",
+                    &decl.name.name,
+                    prev_span,
+                ));
                 continue;
             }
             let id = LetId(self.let_states.len() as u32);
@@ -308,7 +455,12 @@ impl<'a> Resolver<'a> {
                 }
                 match expr {
                     Some(expr) => {
-                        self.lets[id.index()] = Some(Let { name: decl.name.name.clone(), expr, records, span: decl.span });
+                        self.lets[id.index()] = Some(Let {
+                            name: decl.name.name.clone(),
+                            expr,
+                            records,
+                            span: decl.span,
+                        });
                         self.let_states[id.index()] = LetState::Done;
                         true
                     }
@@ -324,7 +476,10 @@ impl<'a> Resolver<'a> {
     fn let_name(&self, id: LetId) -> String {
         match &self.let_states[id.index()] {
             LetState::Pending(d) | LetState::InProgress(d) => d.name.name.clone(),
-            _ => self.lets[id.index()].as_ref().map(|l| l.name.clone()).unwrap_or_default(),
+            _ => self.lets[id.index()]
+                .as_ref()
+                .map(|l| l.name.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -340,9 +495,18 @@ impl<'a> Resolver<'a> {
                 ast::Item::Health(d) => (d, false),
                 _ => continue,
             };
-            let (names, kind) = if is_rail { (&mut rail_names, "rail") } else { (&mut health_names, "health rule") };
+            let (names, kind) = if is_rail {
+                (&mut rail_names, "rail")
+            } else {
+                (&mut health_names, "health rule")
+            };
             if let Some(&prev) = names.get(&decl.name.name) {
-                self.error(diag::duplicate_definition(decl.name.span, kind, &decl.name.name, prev));
+                self.error(diag::duplicate_definition(
+                    decl.name.span,
+                    kind,
+                    &decl.name.name,
+                    prev,
+                ));
                 continue;
             }
             names.insert(decl.name.name.clone(), decl.name.span);
@@ -365,8 +529,17 @@ impl<'a> Resolver<'a> {
                     ids.push(self.push_clause(c));
                 }
             }
-            let rule = Rule { name: decl.name.name.clone(), scope, clauses: ids, span: decl.span };
-            if is_rail { self.rails.push(rule) } else { self.healths.push(rule) }
+            let rule = Rule {
+                name: decl.name.name.clone(),
+                scope,
+                clauses: ids,
+                span: decl.span,
+            };
+            if is_rail {
+                self.rails.push(rule)
+            } else {
+                self.healths.push(rule)
+            }
         }
     }
 
@@ -381,11 +554,16 @@ impl<'a> Resolver<'a> {
 
     fn rule_clause(&mut self, c: &ast::Clause, rule: RuleRef) -> Option<Clause> {
         let is_rail = matches!(rule, RuleRef::Rail(_));
-        let (rule_kind, allowed): (&str, &[&str]) =
-            if is_rail { ("rail", &["deny", "defer"]) } else { ("health", &["rollback"]) };
+        let (rule_kind, allowed): (&str, &[&str]) = if is_rail {
+            ("rail", &["deny", "defer"])
+        } else {
+            ("health", &["rollback"])
+        };
         let kind = match (&c.head, is_rail) {
             (ast::ClauseHead::Deny, true) => ClauseKind::Deny,
-            (ast::ClauseHead::Defer(lit), true) => ClauseKind::Defer { secs: self.duration_literal(lit)? },
+            (ast::ClauseHead::Defer(lit), true) => ClauseKind::Defer {
+                secs: self.duration_literal(lit)?,
+            },
             (ast::ClauseHead::Rollback(planes), false) => {
                 let mut ids = Vec::new();
                 for p in planes {
@@ -399,7 +577,12 @@ impl<'a> Resolver<'a> {
                 ClauseKind::Rollback { planes: ids }
             }
             (head, _) => {
-                self.error(diag::clause_not_allowed(c.head_span, head.keyword(), rule_kind, allowed));
+                self.error(diag::clause_not_allowed(
+                    c.head_span,
+                    head.keyword(),
+                    rule_kind,
+                    allowed,
+                ));
                 return None;
             }
         };
@@ -429,7 +612,15 @@ impl<'a> Resolver<'a> {
             Some(e) => Some(self.condition(e, Ctx::RULE, &mut records)?),
             None => None,
         };
-        ok.then(|| Clause { rule, kind, reason: reason.value.clone(), cond, checks, per: None, span: c.span })
+        ok.then(|| Clause {
+            rule,
+            kind,
+            reason: reason.value.clone(),
+            cond,
+            checks,
+            per: None,
+            span: c.span,
+        })
     }
 
     fn checks_literal(&mut self, lit: &ast::Literal) -> Option<u8> {
@@ -471,7 +662,11 @@ impl<'a> Resolver<'a> {
                             self.error(diag::depends_on_itself(d.span, &name));
                             continue;
                         }
-                        depends.push(Depends { dependent: a, dependency: b, span: d.span });
+                        depends.push(Depends {
+                            dependent: a,
+                            dependency: b,
+                            span: d.span,
+                        });
                     }
                 }
                 ast::Item::Incompatible(d) => {
@@ -479,7 +674,12 @@ impl<'a> Resolver<'a> {
                     let mut records = Records::default();
                     let cond = self.condition(&d.cond, Ctx::INCOMPATIBLE, &mut records);
                     if let (Some(versions), Some(cond)) = (versions, cond) {
-                        incompatibles.push(Incompatible { versions, cond, reason: d.reason.value.clone(), span: d.span });
+                        incompatibles.push(Incompatible {
+                            versions,
+                            cond,
+                            reason: d.reason.value.clone(),
+                            span: d.span,
+                        });
                     }
                 }
                 _ => {}

@@ -17,7 +17,9 @@ impl Resolver<'_> {
     pub(crate) fn rollout_and_gates(&mut self, items: &[&ast::Item]) {
         let mut first: Option<&ast::RolloutDecl> = None;
         for item in items {
-            let ast::Item::Rollout(decl) = item else { continue };
+            let ast::Item::Rollout(decl) = item else {
+                continue;
+            };
             match first {
                 Some(prev) => self.error(diag::duplicate_rollout(decl.span, prev.span)),
                 None => first = Some(decl),
@@ -58,8 +60,12 @@ impl Resolver<'_> {
                 seen.insert(key, stmt.span);
             }
             match &stmt.kind {
-                ast::RolloutStmtKind::CheckEvery(lit) => check_every = self.positive_duration(lit, "check every"),
-                ast::RolloutStmtKind::VerifyFor(lit) => verify_for = self.positive_duration(lit, "verify for"),
+                ast::RolloutStmtKind::CheckEvery(lit) => {
+                    check_every = self.positive_duration(lit, "check every")
+                }
+                ast::RolloutStmtKind::VerifyFor(lit) => {
+                    verify_for = self.positive_duration(lit, "verify for")
+                }
                 ast::RolloutStmtKind::Rate(count, per) => {
                     let count = self.count_literal(count, "rate", 1, u64::from(u32::MAX));
                     let per = self.positive_duration(per, "rate … per");
@@ -68,20 +74,30 @@ impl Resolver<'_> {
                         _ => ok = false,
                     }
                 }
-                ast::RolloutStmtKind::InFlight(lit) => match self.count_literal(lit, "in flight at most", 1, u64::from(u32::MAX)) {
-                    Some(n) => in_flight = Some(n as u32),
-                    None => ok = false,
-                },
-                ast::RolloutStmtKind::Retries(lit) => match self.count_literal(lit, "retries", 1, 1000) {
-                    Some(n) => {
-                        attempts = n as u16;
-                        retries_set = true;
+                ast::RolloutStmtKind::InFlight(lit) => {
+                    match self.count_literal(lit, "in flight at most", 1, u64::from(u32::MAX)) {
+                        Some(n) => in_flight = Some(n as u32),
+                        None => ok = false,
                     }
-                    None => ok = false,
-                },
-                ast::RolloutStmtKind::Ring { name, share, filter } => {
+                }
+                ast::RolloutStmtKind::Retries(lit) => {
+                    match self.count_literal(lit, "retries", 1, 1000) {
+                        Some(n) => {
+                            attempts = n as u16;
+                            retries_set = true;
+                        }
+                        None => ok = false,
+                    }
+                }
+                ast::RolloutStmtKind::Ring {
+                    name,
+                    share,
+                    filter,
+                } => {
                     if let Some(&prev) = ring_names.get(&name.name) {
-                        self.error(diag::duplicate_definition(name.span, "ring", &name.name, prev));
+                        self.error(diag::duplicate_definition(
+                            name.span, "ring", &name.name, prev,
+                        ));
                         ok = false;
                         continue;
                     }
@@ -102,11 +118,16 @@ impl Resolver<'_> {
                         ok = false;
                         continue;
                     };
-                    if let Some(prev) = rings.last() {
-                        if share_ppm <= prev.share_ppm {
-                            self.error(diag::share_not_increasing(share.span, &share.text, &prev.share_text, prev.span));
-                            ok = false;
-                        }
+                    if let Some(prev) = rings.last()
+                        && share_ppm <= prev.share_ppm
+                    {
+                        self.error(diag::share_not_increasing(
+                            share.span,
+                            &share.text,
+                            &prev.share_text,
+                            prev.span,
+                        ));
+                        ok = false;
                     }
                     rings.push(Ring {
                         name: name.name.clone(),
@@ -119,10 +140,18 @@ impl Resolver<'_> {
             }
         }
         if check_every.is_none() && !seen.contains_key("check every") {
-            self.error(diag::missing_setting(decl.span, "check every", "check every 1m"));
+            self.error(diag::missing_setting(
+                decl.span,
+                "check every",
+                "check every 1m",
+            ));
         }
         if verify_for.is_none() && !seen.contains_key("verify for") {
-            self.error(diag::missing_setting(decl.span, "verify for", "verify for 10m"));
+            self.error(diag::missing_setting(
+                decl.span,
+                "verify for",
+                "verify for 10m",
+            ));
         }
         match rings.last() {
             None => {
@@ -141,13 +170,26 @@ impl Resolver<'_> {
             }
         }
         let (check_every, verify_for) = (check_every?, verify_for?);
-        ok.then_some(Rollout { check_every, verify_for, rate, in_flight, attempts, retries_set, rings, span: decl.span })
+        ok.then_some(Rollout {
+            check_every,
+            verify_for,
+            rate,
+            in_flight,
+            attempts,
+            retries_set,
+            rings,
+            span: decl.span,
+        })
     }
 
     fn positive_duration(&mut self, lit: &ast::Literal, what: &str) -> Option<i64> {
         let secs = self.duration_literal(lit)?;
         if secs <= 0 {
-            self.error(diag::setting_out_of_range(lit.span, what, "must be longer than 0s"));
+            self.error(diag::setting_out_of_range(
+                lit.span,
+                what,
+                "must be longer than 0s",
+            ));
             return None;
         }
         Some(secs)
@@ -161,7 +203,11 @@ impl Resolver<'_> {
         match lit.text.replace('_', "").parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                self.error(diag::setting_out_of_range(lit.span, what, &format!("must be between {min} and {max}")));
+                self.error(diag::setting_out_of_range(
+                    lit.span,
+                    what,
+                    &format!("must be between {min} and {max}"),
+                ));
                 None
             }
         }
@@ -173,9 +219,14 @@ impl Resolver<'_> {
             self.error(diag::share_not_percent(lit.span, &lit.text));
             return None;
         }
-        let value: f64 = lit.text.trim_end_matches('%').replace('_', "").parse().ok()?;
+        let value: f64 = lit
+            .text
+            .trim_end_matches('%')
+            .replace('_', "")
+            .parse()
+            .ok()?;
         let ppm = (value * 10_000.0).round();
-        if !(ppm >= 1.0 && ppm <= 1_000_000.0) {
+        if !(1.0..=1_000_000.0).contains(&ppm) {
             self.error(diag::share_out_of_range(lit.span, &lit.text));
             return None;
         }
@@ -183,11 +234,17 @@ impl Resolver<'_> {
     }
 
     fn gates(&mut self, items: &[&ast::Item]) {
-        let ring_names: Vec<String> = self.rollout.as_ref().map(|r| r.rings.iter().map(|x| x.name.clone()).collect()).unwrap_or_default();
+        let ring_names: Vec<String> = self
+            .rollout
+            .as_ref()
+            .map(|r| r.rings.iter().map(|x| x.name.clone()).collect())
+            .unwrap_or_default();
         let has_rollout = items.iter().any(|i| matches!(i, ast::Item::Rollout(_)));
         let mut outgoing: BTreeMap<usize, Span> = BTreeMap::new();
         for item in items {
-            let ast::Item::Gate(decl) = item else { continue };
+            let ast::Item::Gate(decl) = item else {
+                continue;
+            };
             if !has_rollout {
                 self.error(diag::gate_without_rollout(decl.span));
                 continue;
@@ -205,10 +262,17 @@ impl Resolver<'_> {
             if to.is_none() {
                 self.error(diag::unknown_ring(decl.to.span, &decl.to.name, &refs));
             }
-            let (Some(from), Some(to)) = (from, to) else { continue };
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
             if to != from + 1 {
                 let expected = ring_names.get(from + 1).map(String::as_str);
-                self.error(diag::gate_not_consecutive(decl.from.span.to(decl.to.span), &decl.from.name, &decl.to.name, expected));
+                self.error(diag::gate_not_consecutive(
+                    decl.from.span.to(decl.to.span),
+                    &decl.from.name,
+                    &decl.to.name,
+                    expected,
+                ));
                 continue;
             }
             if let Some(&prev) = outgoing.get(&from) {
@@ -248,7 +312,13 @@ impl Resolver<'_> {
         if let Some(rollout) = &self.rollout {
             let missing: Vec<(Span, String, String)> = (0..rollout.rings.len().saturating_sub(1))
                 .filter(|i| !outgoing.contains_key(i))
-                .map(|i| (rollout.rings[i].span, rollout.rings[i].name.clone(), rollout.rings[i + 1].name.clone()))
+                .map(|i| {
+                    (
+                        rollout.rings[i].span,
+                        rollout.rings[i].name.clone(),
+                        rollout.rings[i + 1].name.clone(),
+                    )
+                })
                 .collect();
             for (span, from, to) in missing {
                 self.error(diag::missing_gate(span, &from, &to));
@@ -281,8 +351,12 @@ impl Resolver<'_> {
                     self.error(diag::unexpected_condition(extra.span));
                     ok = false;
                 }
-                let text = self.text(cond.span);
-                (ClauseKind::Require, text, Some(self.condition(cond, Ctx::GATE, &mut recs)?))
+                let text = self.text(cond);
+                (
+                    ClauseKind::Require,
+                    text,
+                    Some(self.condition(cond, Ctx::GATE, &mut recs)?),
+                )
             }
             ast::ClauseHead::Abort => {
                 let Some(reason) = &c.reason else {
@@ -296,11 +370,24 @@ impl Resolver<'_> {
                 (ClauseKind::Abort, reason.value.clone(), cond)
             }
             head => {
-                self.error(diag::clause_not_allowed(c.head_span, head.keyword(), "gate", &["require", "abort"]));
+                self.error(diag::clause_not_allowed(
+                    c.head_span,
+                    head.keyword(),
+                    "gate",
+                    &["require", "abort"],
+                ));
                 return None;
             }
         };
-        ok.then(|| Clause { rule: RuleRef::Gate(gate), kind, reason, cond, checks: None, per, span: c.span })
+        ok.then_some(Clause {
+            rule: RuleRef::Gate(gate),
+            kind,
+            reason,
+            cond,
+            checks: None,
+            per,
+            span: c.span,
+        })
     }
 
     /// `per device.F`: F must be a non-optional enum field of the device.
@@ -309,9 +396,13 @@ impl Resolver<'_> {
             self.error(diag::per_record(p.span));
             return None;
         }
-        let Some(i) = self.fields.iter().position(|f| f.name == p.field.name) else {
+        let Some(&id) = self.field_index.get(&p.field.name) else {
             if self.planes.iter().any(|pl| pl.name == p.field.name) {
-                self.error(diag::per_not_static_enum(p.field.span, &p.field.name, "is a version plane"));
+                self.error(diag::per_not_static_enum(
+                    p.field.span,
+                    &p.field.name,
+                    "is a version plane",
+                ));
             } else {
                 let names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
                 let d = diag::unknown_field(p.field.span, "device", &p.field.name, &names);
@@ -319,7 +410,7 @@ impl Resolver<'_> {
             }
             return None;
         };
-        let field = &self.fields[i];
+        let field = &self.fields[id.index()];
         let why = if !matches!(field.ty, Ty::Enum(_)) {
             Some(format!("is `{}`", self.ty_name(field.ty)))
         } else if field.optional {
@@ -331,6 +422,6 @@ impl Resolver<'_> {
             self.error(diag::per_not_static_enum(p.field.span, &p.field.name, &why));
             return None;
         }
-        Some(FieldId(i as u32))
+        Some(id)
     }
 }

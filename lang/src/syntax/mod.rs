@@ -41,46 +41,80 @@ pub fn parse_file(file_id: FileId, text: &str) -> ParsedFile {
 
     for (i, &start) in scan.item_starts.iter().enumerate() {
         if diagnostics.len() > MAX_ERRORS_PER_FILE {
-            diagnostics.push(diag::too_many_errors(Span::new(file_id, start, start), MAX_ERRORS_PER_FILE));
+            diagnostics.push(diag::too_many_errors(
+                Span::new(file_id, start, start),
+                MAX_ERRORS_PER_FILE,
+            ));
             break;
         }
         let end = scan.item_starts.get(i + 1).copied().unwrap_or(text.len());
         if let Some(&deep) = scan.too_deep.iter().find(|&&p| p >= start && p < end) {
-            diagnostics.push(diag::nesting_too_deep(Span::new(file_id, deep, deep + 1), MAX_NESTING));
+            diagnostics.push(diag::nesting_too_deep(
+                Span::new(file_id, deep, deep + 1),
+                MAX_NESTING,
+            ));
             continue;
         }
-        if let Some(&open) = scan.unterminated_strings.iter().find(|&&p| p >= start && p < end) {
+        if let Some(&open) = scan
+            .unterminated_strings
+            .iter()
+            .find(|&&p| p >= start && p < end)
+        {
             let line_end = text[open..].find('\n').map_or(text.len(), |n| open + n);
-            diagnostics.push(diag::unterminated_string(Span::new(file_id, open, line_end)));
+            diagnostics.push(diag::unterminated_string(Span::new(
+                file_id, open, line_end,
+            )));
             continue;
         }
         let chunk = &text[start..end];
         match PolicyParser::parse(Rule::item_chunk, chunk) {
             Ok(mut pairs) => {
-                let mut builder =
-                    Builder { file: file_id, offset: start, text, comments: &scan.comments, diagnostics: &mut diagnostics };
-                if let Some(pair) = pairs.next().filter(|p| p.as_rule() != Rule::EOI) {
-                    if let Ok(item) = builder.item(pair) {
-                        items.push(item);
-                    }
+                let mut builder = Builder {
+                    file: file_id,
+                    offset: start,
+                    text,
+                    comments: &scan.comments,
+                    diagnostics: &mut diagnostics,
+                };
+                if let Some(pair) = pairs.next().filter(|p| p.as_rule() != Rule::EOI)
+                    && let Ok(item) = builder.item(pair)
+                {
+                    items.push(item);
                 }
             }
-            Err(error) => diagnostics.push(syntax_error(file_id, text, start, end, &error)),
+            Err(error) => {
+                let unclosed = scan
+                    .unclosed_braces
+                    .iter()
+                    .copied()
+                    .find(|&p| p >= start && p < end);
+                diagnostics.push(syntax_error(file_id, text, start, end, unclosed, &error));
+            }
         }
     }
 
-    ParsedFile { file: File { items }, comments: scan.comments, diagnostics }
+    ParsedFile {
+        file: File { items },
+        comments: scan.comments,
+        diagnostics,
+    }
 }
 
 /// The span of the first token in `text[from..to]` that is not a comment, if any.
-fn first_token_in(text: &str, from: usize, to: usize, comments: &[Comment]) -> Option<(usize, usize)> {
+fn first_token_in(
+    text: &str,
+    from: usize,
+    to: usize,
+    comments: &[Comment],
+) -> Option<(usize, usize)> {
     let mut i = from;
     let bytes = text.as_bytes();
     while i < to {
         if bytes[i].is_ascii_whitespace() {
             i += 1;
-        } else if let Some(c) = comments.iter().find(|c| c.start == i) {
-            i = c.end;
+        } else if let Ok(k) = comments.binary_search_by_key(&i, |c| c.start) {
+            // Comments are in order: a search keeps a file of many comments linear, not quadratic.
+            i = comments[k].end;
         } else {
             let end = text[i..to].find(char::is_whitespace).map_or(to, |n| i + n);
             return Some((i, end));
@@ -89,15 +123,30 @@ fn first_token_in(text: &str, from: usize, to: usize, comments: &[Comment]) -> O
     None
 }
 
-fn syntax_error(file: FileId, text: &str, chunk_start: usize, chunk_end: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(
+    file: FileId,
+    text: &str,
+    chunk_start: usize,
+    chunk_end: usize,
+    unclosed: Option<usize>,
+    error: &pest::error::Error<Rule>,
+) -> Diagnostic {
     let pos = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((p, _)) => p,
     };
     let at = chunk_start + pos;
+    // pest stops with a custom error when the thread's stack runs low (its own guard); within the
+    // limits the scanner enforces that needs a very small stack, so say what is deep, not "unexpected".
+    if matches!(&error.variant, ErrorVariant::CustomError { message } if message.contains("limit reached"))
+    {
+        return diag::nesting_too_deep(Span::new(file, at, at + 1), MAX_NESTING);
+    }
     let (found, len) = describe_token(text, at, chunk_end);
     let mut expected: Vec<&str> = match &error.variant {
-        ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|r| rule_name(*r)).collect(),
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| rule_name(*r)).collect()
+        }
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
     expected.sort_unstable();
@@ -105,23 +154,37 @@ fn syntax_error(file: FileId, text: &str, chunk_start: usize, chunk_end: usize, 
     if expected.len() > 8 {
         expected.truncate(8);
     }
-    let mut d = diag::syntax(Span::new(file, at, at + len), &found, &expected);
-    if at >= chunk_end && chunk_end < text.len() && expected.contains(&"`}`") {
-        d = diag::unclosed_brace(Span::new(file, chunk_start, chunk_start + 1));
+    // At the end of the file, point just after its last character rather than at an empty last line.
+    let shown = if at >= text.len() {
+        text.trim_end().len()
+    } else {
+        at
+    };
+    // The parser ran to the end of the declaration with a `{` still open: that brace is the problem.
+    if let Some(open) = unclosed.filter(|_| at >= chunk_end) {
+        return diag::unclosed_brace(Span::new(file, open, open + 1));
     }
-    d
+    diag::syntax(Span::new(file, shown, shown + len), &found, &expected)
 }
 
 /// What the user sees at `at`: a description for the message and the token's length.
 fn describe_token(text: &str, at: usize, chunk_end: usize) -> (String, usize) {
     let rest = text.get(at..).unwrap_or("");
-    let Some(c) = rest.chars().next() else { return ("end of file".to_string(), 0) };
+    let Some(c) = rest.chars().next() else {
+        return ("end of file".to_string(), 0);
+    };
     if at >= chunk_end {
-        let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
         return (format!("the next declaration `{word}`"), word.len().max(1));
     }
     if c.is_ascii_alphanumeric() || c == '_' {
-        let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '%')).collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '%'))
+            .collect();
         let len = word.len();
         return (format!("`{word}`"), len);
     }
@@ -129,7 +192,10 @@ fn describe_token(text: &str, at: usize, chunk_end: usize) -> (String, usize) {
         return ("a string".to_string(), 1);
     }
     if c.is_control() {
-        return (format!("control character U+{:04X}", c as u32), c.len_utf8());
+        return (
+            format!("control character U+{:04X}", c as u32),
+            c.len_utf8(),
+        );
     }
     let two: String = rest.chars().take(2).collect();
     if ["==", "!=", "<=", ">=", "??", "->", "//"].contains(&two.as_str()) {
@@ -150,8 +216,19 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::percent => "a percentage",
         Rule::duration => "a duration",
         Rule::version => "a version",
-        Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::cmp_expr | Rule::coalesce | Rule::sum
-        | Rule::product | Rule::unary | Rule::known_call | Rule::call | Rule::field_ref | Rule::paren => "an expression",
+        Rule::expr
+        | Rule::or_expr
+        | Rule::and_expr
+        | Rule::not_expr
+        | Rule::cmp_expr
+        | Rule::coalesce
+        | Rule::sum
+        | Rule::product
+        | Rule::unary
+        | Rule::known_call
+        | Rule::call
+        | Rule::field_ref
+        | Rule::paren => "an expression",
         Rule::cmp_op | Rule::cmp_tail => "a comparison",
         Rule::sum_op | Rule::prod_op => "an operator",
         Rule::list => "`[`",
@@ -162,9 +239,12 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::field_init => "a field",
         Rule::record_body => "`{`",
         Rule::record_source | Rule::device_literal => "a device record",
-        Rule::clause | Rule::deny_head | Rule::defer_head | Rule::rollback_head | Rule::require_head | Rule::abort_head => {
-            "a clause"
-        }
+        Rule::clause
+        | Rule::deny_head
+        | Rule::defer_head
+        | Rule::rollback_head
+        | Rule::require_head
+        | Rule::abort_head => "a clause",
         Rule::kw_deny => "`deny`",
         Rule::kw_defer => "`defer`",
         Rule::kw_rollback => "`rollback`",
@@ -309,7 +389,7 @@ macro_rules! next {
     ($self:ident, $iter:expr, $span:expr) => {
         match $iter.next() {
             Some(p) => p,
-            None => return Err($self.internal($span)),
+            None => return $self.internal($span),
         }
     };
 }
@@ -323,7 +403,14 @@ impl Builder<'_> {
         let mut end = self.offset + s.end();
         loop {
             let trimmed = self.text[start..end].trim_end().len() + start;
-            match self.comments.iter().find(|c| c.end == trimmed && c.start >= start) {
+            // Comments are in order and do not overlap, so their ends are sorted too.
+            match self
+                .comments
+                .binary_search_by_key(&trimmed, |c| c.end)
+                .ok()
+                .map(|k| &self.comments[k])
+                .filter(|c| c.start >= start)
+            {
                 Some(c) => end = c.start,
                 None => {
                     end = trimmed;
@@ -334,12 +421,18 @@ impl Builder<'_> {
         Span::new(self.file, start, end)
     }
 
-    fn internal(&mut self, span: Span) {
-        self.diagnostics.push(diag::syntax(span, "an unexpected construct", &[]));
+    /// A construct this file does not expect (a bug here, not in the source): reported, never a panic.
+    fn internal<T>(&mut self, span: Span) -> Res<T> {
+        self.diagnostics
+            .push(diag::syntax(span, "an unexpected construct", &[]));
+        Err(())
     }
 
     fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
-        Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
     }
 
     fn string(&self, pair: Pair<'_, Rule>) -> StrLit {
@@ -372,7 +465,11 @@ impl Builder<'_> {
             Rule::version => LitKind::Version,
             _ => LitKind::Bool,
         };
-        Literal { kind, text: pair.as_str().to_string(), span: self.span(&pair) }
+        Literal {
+            kind,
+            text: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
     }
 
     fn item(&mut self, pair: Pair<'_, Rule>) -> Res<Item> {
@@ -383,7 +480,11 @@ impl Builder<'_> {
             Rule::enum_decl => {
                 let name = self.ident(next!(self, it, span));
                 let variants = it.map(|p| self.ident(p)).collect();
-                Item::Enum(EnumDecl { name, variants, span })
+                Item::Enum(EnumDecl {
+                    name,
+                    variants,
+                    span,
+                })
             }
             Rule::plane_decl => Item::Plane(self.ident(next!(self, it, span)), span),
             Rule::device_decl => {
@@ -392,7 +493,10 @@ impl Builder<'_> {
                         let fspan = self.span(&f);
                         let mut fi = f.into_inner();
                         let name = fi.next().map(|p| self.ident(p));
-                        let ty = fi.next().and_then(|p| p.into_inner().next()).map(|p| self.ident(p));
+                        let ty = fi
+                            .next()
+                            .and_then(|p| p.into_inner().next())
+                            .map(|p| self.ident(p));
                         let optional = fi.next().is_some();
                         (name, ty, optional, fspan)
                     })
@@ -400,8 +504,13 @@ impl Builder<'_> {
                 let mut out = Vec::new();
                 for (name, ty, optional, fspan) in fields {
                     match (name, ty) {
-                        (Some(name), Some(ty)) => out.push(FieldDecl { name, ty, optional, span: fspan }),
-                        _ => return Err(self.internal(fspan)),
+                        (Some(name), Some(ty)) => out.push(FieldDecl {
+                            name,
+                            ty,
+                            optional,
+                            span: fspan,
+                        }),
+                        _ => return self.internal(fspan),
                     }
                 }
                 Item::Device(DeviceDecl { fields: out, span })
@@ -421,8 +530,17 @@ impl Builder<'_> {
                         _ => clauses.push(self.clause(p)?),
                     }
                 }
-                let decl = RuleDecl { name, scope, clauses, span };
-                if rule == Rule::rail_decl { Item::Rail(decl) } else { Item::Health(decl) }
+                let decl = RuleDecl {
+                    name,
+                    scope,
+                    clauses,
+                    span,
+                };
+                if rule == Rule::rail_decl {
+                    Item::Rail(decl)
+                } else {
+                    Item::Health(decl)
+                }
             }
             Rule::gate_decl => {
                 let from = self.ident(next!(self, it, span));
@@ -438,18 +556,32 @@ impl Builder<'_> {
                         _ => stmts.push(GateStmt::Clause(self.clause(p)?)),
                     }
                 }
-                Item::Gate(GateDecl { from, to, stmts, span })
+                Item::Gate(GateDecl {
+                    from,
+                    to,
+                    stmts,
+                    span,
+                })
             }
             Rule::depends_decl => {
                 let dependent = self.expr(next!(self, it, span))?;
                 let dependency = self.expr(next!(self, it, span))?;
-                Item::Depends(DependsDecl { dependent, dependency, span })
+                Item::Depends(DependsDecl {
+                    dependent,
+                    dependency,
+                    span,
+                })
             }
             Rule::incompatible_decl => {
                 let versions = self.expr(next!(self, it, span))?;
                 let cond = self.expr(next!(self, it, span))?;
                 let reason = self.string(next!(self, it, span));
-                Item::Incompatible(IncompatibleDecl { versions, cond, reason, span })
+                Item::Incompatible(IncompatibleDecl {
+                    versions,
+                    cond,
+                    reason,
+                    span,
+                })
             }
             Rule::rollout_decl => {
                 let mut stmts = Vec::new();
@@ -471,7 +603,7 @@ impl Builder<'_> {
                 }
                 Item::Test(TestDecl { name, stmts, span })
             }
-            _ => return Err(self.internal(span)),
+            _ => return self.internal(span),
         })
     }
 
@@ -485,19 +617,35 @@ impl Builder<'_> {
         let head = match head_rule {
             Rule::deny_head => ClauseHead::Deny,
             Rule::defer_head => ClauseHead::Defer(self.literal(next!(self, head_parts, head_span))),
-            Rule::rollback_head => ClauseHead::Rollback(head_parts.map(|p| self.ident(p)).collect()),
-            Rule::require_head => ClauseHead::Require(self.expr(next!(self, head_parts, head_span))?),
+            Rule::rollback_head => {
+                ClauseHead::Rollback(head_parts.map(|p| self.ident(p)).collect())
+            }
+            Rule::require_head => {
+                ClauseHead::Require(self.expr(next!(self, head_parts, head_span))?)
+            }
             Rule::abort_head => ClauseHead::Abort,
-            _ => return Err(self.internal(head_span)),
+            _ => return self.internal(head_span),
         };
-        let mut clause = Clause { head, head_span, reason: None, cond: None, for_checks: None, per: None, span };
+        let mut clause = Clause {
+            head,
+            head_span,
+            reason: None,
+            cond: None,
+            for_checks: None,
+            per: None,
+            span,
+        };
         for p in it {
             match p.as_rule() {
                 Rule::string => clause.reason = Some(self.string(p)),
                 Rule::condition => clause.cond = Some(self.expr(next!(self, parts(p), span))?),
-                Rule::for_checks => clause.for_checks = Some(self.literal(next!(self, parts(p), span))),
-                Rule::per_field => clause.per = Some(self.field_ref(next!(self, parts(p), span))?),
-                _ => return Err(self.internal(self.span(&p))),
+                Rule::for_checks => {
+                    clause.for_checks = Some(self.literal(next!(self, parts(p), span)))
+                }
+                Rule::per_field => {
+                    clause.per = Some(self.field_ref(next!(self, parts(p), span))?)
+                }
+                _ => return self.internal(self.span(&p)),
             }
         }
         Ok(clause)
@@ -524,9 +672,13 @@ impl Builder<'_> {
                     Some(f) => Some(self.expr(next!(self, parts(f), span))?),
                     None => None,
                 };
-                RolloutStmtKind::Ring { name, share, filter }
+                RolloutStmtKind::Ring {
+                    name,
+                    share,
+                    filter,
+                }
             }
-            _ => return Err(self.internal(span)),
+            _ => return self.internal(span),
         };
         Ok(RolloutStmt { kind, span })
     }
@@ -536,7 +688,9 @@ impl Builder<'_> {
         let mut it = parts(pair);
         let base_pair = next!(self, it, span);
         let base = match base_pair.as_rule() {
-            Rule::device_literal => RecordBase::Literal(self.record_body(next!(self, parts(base_pair), span))?),
+            Rule::device_literal => {
+                RecordBase::Literal(self.record_body(next!(self, parts(base_pair), span))?)
+            }
             _ => RecordBase::Fixture(self.ident(next!(self, base_pair.into_inner(), span))),
         };
         let with = match it.next() {
@@ -554,7 +708,11 @@ impl Builder<'_> {
             let mut fi = f.into_inner();
             let name = self.ident(next!(self, fi, fspan));
             let value = self.value(next!(self, fi, fspan))?;
-            fields.push(FieldInit { name, value, span: fspan });
+            fields.push(FieldInit {
+                name,
+                value,
+                span: fspan,
+            });
         }
         Ok(RecordBody { fields, span })
     }
@@ -569,12 +727,22 @@ impl Builder<'_> {
                 Rule::name => return Ok(ValueLit::Name(self.ident(p))),
                 Rule::bool_lit => {
                     let inner = next!(self, p.into_inner(), span);
-                    return Ok(ValueLit::Literal { negated, lit: self.literal(inner), span });
+                    return Ok(ValueLit::Literal {
+                        negated,
+                        lit: self.literal(inner),
+                        span,
+                    });
                 }
-                _ => return Ok(ValueLit::Literal { negated, lit: self.literal(p), span }),
+                _ => {
+                    return Ok(ValueLit::Literal {
+                        negated,
+                        lit: self.literal(p),
+                        span,
+                    });
+                }
             }
         }
-        Err(self.internal(span))
+        self.internal(span)
     }
 
     fn test_stmt(&mut self, pair: Pair<'_, Rule>) -> Res<TestStmt> {
@@ -603,9 +771,14 @@ impl Builder<'_> {
                                     let espan = self.span(&e);
                                     let mut ei = e.into_inner();
                                     let value = self.ident(next!(self, ei, espan));
-                                    entries.push((value, self.record_body(next!(self, ei, espan))?));
+                                    entries
+                                        .push((value, self.record_body(next!(self, ei, espan))?));
                                 }
-                                by = Some(RingBy { field, entries, span: bspan });
+                                by = Some(RingBy {
+                                    field,
+                                    entries,
+                                    span: bspan,
+                                });
                             }
                         }
                     }
@@ -649,7 +822,7 @@ impl Builder<'_> {
             }
             Rule::expect_install => Expect::InstallOrder(it.map(|p| self.ident(p)).collect()),
             Rule::expect_not_installable => Expect::NotInstallable,
-            _ => return Err(self.internal(span)),
+            _ => return self.internal(span),
         };
         Ok(TestStmt::Expect(expect, span))
     }
@@ -667,7 +840,11 @@ impl Builder<'_> {
         let mut it = pair.into_inner();
         let record = self.ident(next!(self, it, span));
         let field = self.ident(next!(self, it, span));
-        Ok(FieldRef { record, field, span })
+        Ok(FieldRef {
+            record,
+            field,
+            span,
+        })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -677,183 +854,283 @@ impl Builder<'_> {
     fn expr(&mut self, pair: Pair<'_, Rule>) -> Res<Expr> {
         let (e, depth) = self.expr_d(pair)?;
         if depth > MAX_EXPR_DEPTH {
-            self.diagnostics.push(diag::expression_too_deep(e.span, MAX_EXPR_DEPTH));
+            self.diagnostics
+                .push(diag::expression_too_deep(e.span, MAX_EXPR_DEPTH));
             return Err(());
         }
         Ok(e)
     }
 
+    // The builders below recurse once per nesting level of the source, so each keeps a small stack
+    // frame: `expr_d` only dispatches (stepping through precedence levels that hold a single operand
+    // without recursing), and each form has its own function. In a debug build one function holding
+    // every form used about 24 KiB of stack per call, ten calls per pair of parentheses.
+
     fn expr_d(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let mut pair = pair;
+        // `expr`, and any precedence level with a single child (no operator), is its child.
+        while matches!(
+            pair.as_rule(),
+            Rule::expr
+                | Rule::or_expr
+                | Rule::and_expr
+                | Rule::not_expr
+                | Rule::cmp_expr
+                | Rule::coalesce
+                | Rule::sum
+                | Rule::product
+                | Rule::unary
+        ) {
+            let mut children = pair.clone().into_inner();
+            match (children.next(), children.next()) {
+                (Some(only), None) => pair = only,
+                _ => break,
+            }
+        }
+        match pair.as_rule() {
+            Rule::or_expr | Rule::and_expr => self.logic_expr(pair),
+            Rule::not_expr => self.prefix_expr(pair, Rule::kw_not),
+            Rule::unary => self.prefix_expr(pair, Rule::neg),
+            Rule::cmp_expr => self.cmp_expr(pair),
+            Rule::coalesce => self.coalesce_expr(pair),
+            Rule::sum | Rule::product => self.arith_expr(pair),
+            Rule::known_call | Rule::paren => self.wrapped_expr(pair),
+            Rule::call => self.call_expr(pair),
+            _ => self.atom_expr(pair),
+        }
+    }
+
+    #[inline(never)]
+    fn logic_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let is_or = pair.as_rule() == Rule::or_expr;
+        let mut operands = Vec::new();
+        let mut depth = 0;
+        for p in parts(pair) {
+            let (e, d) = self.expr_d(p)?;
+            depth = depth.max(d);
+            operands.push(e);
+        }
+        if operands.len() == 1 {
+            return Ok((operands.pop().ok_or(())?, depth));
+        }
+        let kind = if is_or {
+            ExprKind::Or(operands)
+        } else {
+            ExprKind::And(operands)
+        };
+        Ok((Expr { kind, span }, depth + 1))
+    }
+
+    /// `not … x` or `- … x`: prefix operators, innermost last.
+    #[inline(never)]
+    fn prefix_expr(&mut self, pair: Pair<'_, Rule>, op: Rule) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let mut ops = Vec::new();
+        let mut operand = None;
+        for p in pair.into_inner() {
+            if p.as_rule() == op {
+                ops.push(self.span(&p));
+            } else {
+                operand = Some(p);
+            }
+        }
+        let (mut e, mut depth) = self.expr_d(next!(self, operand.into_iter(), span))?;
+        if depth + ops.len() > MAX_EXPR_DEPTH {
+            // Too deep: reported by `expr` over the whole prefixed expression.
+            e.span = span;
+            return Ok((e, depth + ops.len()));
+        }
+        for op_span in ops.into_iter().rev() {
+            let s = op_span.to(e.span);
+            let inner = Box::new(e);
+            let kind = if op == Rule::kw_not {
+                ExprKind::Not(inner)
+            } else {
+                ExprKind::Neg(inner)
+            };
+            e = Expr { kind, span: s };
+            depth += 1;
+        }
+        Ok((e, depth))
+    }
+
+    #[inline(never)]
+    fn cmp_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let mut it = pair.into_inner();
+        let (first, mut depth) = self.expr_d(next!(self, it, span))?;
+        let mut tails = Vec::new();
+        for tail in it {
+            let tspan = self.span(&tail);
+            let mut ti = tail.into_inner();
+            let head = next!(self, ti, tspan);
+            match head.as_rule() {
+                Rule::cmp_op => {
+                    let op = match head.as_str() {
+                        "==" => CmpOp::Eq,
+                        "!=" => CmpOp::Ne,
+                        "<" => CmpOp::Lt,
+                        "<=" => CmpOp::Le,
+                        ">" => CmpOp::Gt,
+                        _ => CmpOp::Ge,
+                    };
+                    let (rhs, d) = self.expr_d(next!(self, ti, tspan))?;
+                    depth = depth.max(d);
+                    tails.push(CmpTail::Cmp(op, rhs));
+                }
+                Rule::kw_in => {
+                    let list = next!(self, ti, tspan);
+                    let lspan = self.span(&list);
+                    let mut items = Vec::new();
+                    for item in list.into_inner() {
+                        let (e, d) = self.expr_d(item)?;
+                        depth = depth.max(d);
+                        items.push(e);
+                    }
+                    tails.push(CmpTail::In(items, lspan));
+                }
+                _ => {
+                    let (lo, d1) = self.expr_d(next!(self, ti, tspan))?;
+                    let _and = next!(self, ti, tspan);
+                    let (hi, d2) = self.expr_d(next!(self, ti, tspan))?;
+                    depth = depth.max(d1).max(d2);
+                    tails.push(CmpTail::Between(lo, hi));
+                }
+            }
+        }
+        if tails.is_empty() {
+            return Ok((first, depth));
+        }
+        Ok((
+            Expr {
+                kind: ExprKind::Compare(Box::new(first), tails),
+                span,
+            },
+            depth + 1,
+        ))
+    }
+
+    #[inline(never)]
+    fn coalesce_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let mut operands = Vec::new();
+        let mut depth = 0;
+        for p in pair.into_inner() {
+            let (e, d) = self.expr_d(p)?;
+            depth = depth.max(d);
+            operands.push(e);
+        }
+        if operands.len() == 1 {
+            return Ok((operands.pop().ok_or(())?, depth));
+        }
+        Ok((
+            Expr {
+                kind: ExprKind::Coalesce(operands),
+                span,
+            },
+            depth + 1,
+        ))
+    }
+
+    /// `a + b - c` or `a * b / c`, grouped to the left.
+    #[inline(never)]
+    fn arith_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let mut it = pair.into_inner();
+        let (mut acc, mut depth) = self.expr_d(next!(self, it, span))?;
+        while let Some(op) = it.next() {
+            let op = match op.as_str() {
+                "+" => BinOp::Add,
+                "-" => BinOp::Sub,
+                "*" => BinOp::Mul,
+                _ => BinOp::Div,
+            };
+            let (rhs, d) = self.expr_d(next!(self, it, span))?;
+            depth = depth.max(d) + 1;
+            if depth > MAX_EXPR_DEPTH {
+                return Ok((acc, depth));
+            }
+            let s = acc.span.to(rhs.span);
+            acc = Expr {
+                kind: ExprKind::Binary(op, Box::new(acc), Box::new(rhs)),
+                span: s,
+            };
+        }
+        Ok((acc, depth))
+    }
+
+    /// `known(x)` and `(x)`.
+    #[inline(never)]
+    fn wrapped_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let is_known = pair.as_rule() == Rule::known_call;
+        let (inner, d) = self.expr_d(next!(self, parts(pair), span))?;
+        let kind = if is_known {
+            ExprKind::Known(Box::new(inner))
+        } else {
+            ExprKind::Paren(Box::new(inner))
+        };
+        Ok((Expr { kind, span }, d + 1))
+    }
+
+    #[inline(never)]
+    fn call_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
+        let span = self.span(&pair);
+        let mut it = pair.into_inner();
+        let name = self.ident(next!(self, it, span));
+        let mut args = Vec::new();
+        let mut depth = 0;
+        for p in it {
+            let (e, d) = self.expr_d(p)?;
+            depth = depth.max(d);
+            args.push(e);
+        }
+        Ok((
+            Expr {
+                kind: ExprKind::Call(name, args),
+                span,
+            },
+            depth + 1,
+        ))
+    }
+
+    #[inline(never)]
+    fn atom_expr(&mut self, pair: Pair<'_, Rule>) -> Res<(Expr, usize)> {
         let span = self.span(&pair);
         match pair.as_rule() {
-            Rule::expr => self.expr_d(next!(self, pair.into_inner(), span)),
-            Rule::or_expr | Rule::and_expr => {
-                let is_or = pair.as_rule() == Rule::or_expr;
-                let mut operands = Vec::new();
-                let mut depth = 0;
-                for p in parts(pair) {
-                    let (e, d) = self.expr_d(p)?;
-                    depth = depth.max(d);
-                    operands.push(e);
-                }
-                if operands.len() == 1 {
-                    return Ok((operands.pop().ok_or(())?, depth));
-                }
-                let kind = if is_or { ExprKind::Or(operands) } else { ExprKind::And(operands) };
-                Ok((Expr { kind, span }, depth + 1))
-            }
-            Rule::not_expr => {
-                let mut nots = Vec::new();
-                let mut operand = None;
-                for p in pair.into_inner() {
-                    if p.as_rule() == Rule::kw_not {
-                        nots.push(self.span(&p));
-                    } else {
-                        operand = Some(p);
-                    }
-                }
-                let (mut e, mut depth) = self.expr_d(next!(self, operand.into_iter(), span))?;
-                if depth + nots.len() > MAX_EXPR_DEPTH {
-                    return Ok((e, depth + nots.len()));
-                }
-                for not_span in nots.into_iter().rev() {
-                    let s = not_span.to(e.span);
-                    e = Expr { kind: ExprKind::Not(Box::new(e)), span: s };
-                    depth += 1;
-                }
-                Ok((e, depth))
-            }
-            Rule::cmp_expr => {
-                let mut it = pair.into_inner();
-                let (first, mut depth) = self.expr_d(next!(self, it, span))?;
-                let mut tails = Vec::new();
-                for tail in it {
-                    let tspan = self.span(&tail);
-                    let mut ti = tail.into_inner();
-                    let head = next!(self, ti, tspan);
-                    match head.as_rule() {
-                        Rule::cmp_op => {
-                            let op = match head.as_str() {
-                                "==" => CmpOp::Eq,
-                                "!=" => CmpOp::Ne,
-                                "<" => CmpOp::Lt,
-                                "<=" => CmpOp::Le,
-                                ">" => CmpOp::Gt,
-                                _ => CmpOp::Ge,
-                            };
-                            let (rhs, d) = self.expr_d(next!(self, ti, tspan))?;
-                            depth = depth.max(d);
-                            tails.push(CmpTail::Cmp(op, rhs));
-                        }
-                        Rule::kw_in => {
-                            let list = next!(self, ti, tspan);
-                            let lspan = self.span(&list);
-                            let mut items = Vec::new();
-                            for item in list.into_inner() {
-                                let (e, d) = self.expr_d(item)?;
-                                depth = depth.max(d);
-                                items.push(e);
-                            }
-                            tails.push(CmpTail::In(items, lspan));
-                        }
-                        _ => {
-                            let (lo, d1) = self.expr_d(next!(self, ti, tspan))?;
-                            let _and = next!(self, ti, tspan);
-                            let (hi, d2) = self.expr_d(next!(self, ti, tspan))?;
-                            depth = depth.max(d1).max(d2);
-                            tails.push(CmpTail::Between(lo, hi));
-                        }
-                    }
-                }
-                if tails.is_empty() {
-                    return Ok((first, depth));
-                }
-                Ok((Expr { kind: ExprKind::Compare(Box::new(first), tails), span }, depth + 1))
-            }
-            Rule::coalesce => {
-                let mut operands = Vec::new();
-                let mut depth = 0;
-                for p in pair.into_inner() {
-                    let (e, d) = self.expr_d(p)?;
-                    depth = depth.max(d);
-                    operands.push(e);
-                }
-                if operands.len() == 1 {
-                    return Ok((operands.pop().ok_or(())?, depth));
-                }
-                Ok((Expr { kind: ExprKind::Coalesce(operands), span }, depth + 1))
-            }
-            Rule::sum | Rule::product => {
-                let mut it = pair.into_inner();
-                let (mut acc, mut depth) = self.expr_d(next!(self, it, span))?;
-                while let Some(op) = it.next() {
-                    let op = match op.as_str() {
-                        "+" => BinOp::Add,
-                        "-" => BinOp::Sub,
-                        "*" => BinOp::Mul,
-                        _ => BinOp::Div,
-                    };
-                    let (rhs, d) = self.expr_d(next!(self, it, span))?;
-                    depth = depth.max(d) + 1;
-                    if depth > MAX_EXPR_DEPTH {
-                        return Ok((acc, depth));
-                    }
-                    let s = acc.span.to(rhs.span);
-                    acc = Expr { kind: ExprKind::Binary(op, Box::new(acc), Box::new(rhs)), span: s };
-                }
-                Ok((acc, depth))
-            }
-            Rule::unary => {
-                let mut negs = Vec::new();
-                let mut operand = None;
-                for p in pair.into_inner() {
-                    if p.as_rule() == Rule::neg {
-                        negs.push(self.span(&p));
-                    } else {
-                        operand = Some(p);
-                    }
-                }
-                let (mut e, mut depth) = self.expr_d(next!(self, operand.into_iter(), span))?;
-                if depth + negs.len() > MAX_EXPR_DEPTH {
-                    return Ok((e, depth + negs.len()));
-                }
-                for neg_span in negs.into_iter().rev() {
-                    let s = neg_span.to(e.span);
-                    e = Expr { kind: ExprKind::Neg(Box::new(e)), span: s };
-                    depth += 1;
-                }
-                Ok((e, depth))
-            }
-            Rule::known_call => {
-                let (inner, d) = self.expr_d(next!(self, parts(pair), span))?;
-                Ok((Expr { kind: ExprKind::Known(Box::new(inner)), span }, d + 1))
-            }
-            Rule::call => {
-                let mut it = pair.into_inner();
-                let name = self.ident(next!(self, it, span));
-                let mut args = Vec::new();
-                let mut depth = 0;
-                for p in it {
-                    let (e, d) = self.expr_d(p)?;
-                    depth = depth.max(d);
-                    args.push(e);
-                }
-                Ok((Expr { kind: ExprKind::Call(name, args), span }, depth + 1))
-            }
-            Rule::paren => {
-                let (inner, d) = self.expr_d(next!(self, pair.into_inner(), span))?;
-                Ok((Expr { kind: ExprKind::Paren(Box::new(inner)), span }, d + 1))
-            }
-            Rule::field_ref => Ok((Expr { kind: ExprKind::Field(self.field_ref(pair)?), span }, 1)),
-            Rule::bare_name => Ok((Expr { kind: ExprKind::Name(self.ident(next!(self, pair.into_inner(), span))), span }, 1)),
+            Rule::field_ref => Ok((
+                Expr {
+                    kind: ExprKind::Field(self.field_ref(pair)?),
+                    span,
+                },
+                1,
+            )),
+            Rule::bare_name => Ok((
+                Expr {
+                    kind: ExprKind::Name(self.ident(next!(self, pair.into_inner(), span))),
+                    span,
+                },
+                1,
+            )),
             Rule::bool_lit => {
                 let inner = next!(self, pair.into_inner(), span);
-                Ok((Expr { kind: ExprKind::Lit(self.literal(inner)), span }, 1))
+                Ok((
+                    Expr {
+                        kind: ExprKind::Lit(self.literal(inner)),
+                        span,
+                    },
+                    1,
+                ))
             }
-            Rule::int | Rule::float | Rule::percent | Rule::duration | Rule::version => {
-                Ok((Expr { kind: ExprKind::Lit(self.literal(pair)), span }, 1))
-            }
-            _ => Err(self.internal(span)),
+            Rule::int | Rule::float | Rule::percent | Rule::duration | Rule::version => Ok((
+                Expr {
+                    kind: ExprKind::Lit(self.literal(pair)),
+                    span,
+                },
+                1,
+            )),
+            _ => self.internal(span),
         }
     }
 }

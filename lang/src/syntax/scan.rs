@@ -25,6 +25,9 @@ pub struct Scan {
     pub too_deep: Vec<usize>,
     /// An unterminated string literal.
     pub unterminated_strings: Vec<usize>,
+    /// The innermost `{` still open where a declaration ends (at a column-0 keyword or the end of the
+    /// file), one per such declaration.
+    pub unclosed_braces: Vec<usize>,
 }
 
 const ITEM_KEYWORDS: &[&str] = &[
@@ -52,6 +55,8 @@ pub fn scan(text: &str) -> Scan {
     let mut i = 0;
     // Depth of `{`, and of `(` plus `[`, counted separately: declarations split only at brace depth 0.
     let mut braces: usize = 0;
+    // Offsets of the open `{`, innermost last; bounded like the nesting itself.
+    let mut open_braces: Vec<usize> = Vec::new();
     let mut nesting: usize = 0;
     let mut deep_reported = false;
     let mut line_start = true;
@@ -68,7 +73,17 @@ pub fn scan(text: &str) -> Scan {
             b' ' | b'\t' | b'\r' => i += 1,
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 let end = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
-                out.comments.push(Comment { start: i, end, own_line: line_start });
+                // A `\r\n` line break is not part of the comment either.
+                let text_end = if end > i && bytes[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                out.comments.push(Comment {
+                    start: i,
+                    end: text_end,
+                    own_line: line_start,
+                });
                 i = end;
             }
             b'"' => {
@@ -108,7 +123,11 @@ pub fn scan(text: &str) -> Scan {
                         _ => !next.starts_with('.'),
                     };
                     if is_item {
+                        if let Some(&open) = open_braces.last().filter(|_| braces > 0) {
+                            out.unclosed_braces.push(open);
+                        }
                         braces = 0;
+                        open_braces.clear();
                         out.item_starts.push(start);
                         nesting = 0;
                         deep_reported = false;
@@ -119,8 +138,16 @@ pub fn scan(text: &str) -> Scan {
             }
             _ => {
                 match b {
-                    b'{' => braces += 1,
-                    b'}' => braces = braces.saturating_sub(1),
+                    b'{' => {
+                        braces += 1;
+                        if open_braces.len() < braces && open_braces.len() <= MAX_NESTING {
+                            open_braces.push(i);
+                        }
+                    }
+                    b'}' => {
+                        braces = braces.saturating_sub(1);
+                        open_braces.truncate(braces);
+                    }
                     b'(' | b'[' => {
                         nesting += 1;
                         if nesting > MAX_NESTING && !deep_reported {
@@ -136,12 +163,18 @@ pub fn scan(text: &str) -> Scan {
                     out.too_deep.push(i);
                     deep_reported = true;
                 }
-                last_token_was_eq = b == b'=' && bytes.get(i + 1) != Some(&b'=') && i > 0 && !matches!(bytes[i - 1], b'=' | b'!' | b'<' | b'>');
+                last_token_was_eq = b == b'='
+                    && bytes.get(i + 1) != Some(&b'=')
+                    && i > 0
+                    && !matches!(bytes[i - 1], b'=' | b'!' | b'<' | b'>');
                 line_start = false;
                 // Step over a whole UTF-8 character.
                 i += utf8_len(b);
             }
         }
+    }
+    if let Some(&open) = open_braces.last().filter(|_| braces > 0) {
+        out.unclosed_braces.push(open);
     }
     out
 }
