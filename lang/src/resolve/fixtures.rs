@@ -161,7 +161,7 @@ impl Resolver<'_> {
             match key {
                 DeviceKey::Field(id) => {
                     let field = &self.fields[id.index()];
-                    let (ty, optional, name) = (field.ty, field.optional, field.name.clone());
+                    let (ty, optional, name, percent) = (field.ty, field.optional, field.name.clone(), field.percent);
                     given_fields[id.index()] = true;
                     if let ast::ValueLit::Missing(span) = init.value {
                         if optional {
@@ -173,6 +173,17 @@ impl Resolver<'_> {
                         continue;
                     }
                     match self.record_value(&init.value, ty) {
+                        // `battery = 80` would be 8000%: a percent field holds 0% to 100%.
+                        Some(Value::Float(f)) if percent && !(0.0..=1.0).contains(&f) => {
+                            let mut d = diag::value_out_of_range(
+                                init.value.span(),
+                                &name,
+                                "is a percentage and must be between 0% and 100%",
+                            );
+                            d.help = Some(format!("write a percentage like `{name} = 80%`, or a fraction like `0.8`"));
+                            self.error(d);
+                            ok = false;
+                        }
                         Some(v) => values.fields[id.index()] = Some(v),
                         None => ok = false,
                     }
