@@ -10,3 +10,5 @@ pub mod population;
 pub mod rng;
 pub mod schema;
 pub mod stats;
+pub mod report;
+pub mod result;

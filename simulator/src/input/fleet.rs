@@ -348,7 +348,7 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
             if fields.len() != schema.fields.len() {
                 break;
             }
-            if let Some(d) = fields.get(pf).filter(|d| d.dynamic) {
+            if fields.get(pf).is_some_and(|d| d.dynamic) {
                 {
                     errors.push(
                         InputError::new(F, c_span.clone(), "fleetgate::sim::dynamic_per_field", format!("`{}` is dynamic in class `{}`, but a gate splits rings by it with `per`", schema.fields[pf].name, c.name.get_ref()))
