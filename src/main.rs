@@ -45,6 +45,8 @@ enum Command {
     Test(cmd::test::Args),
     Eval(cmd::eval::Args),
     Plan(cmd::plan::Args),
+    Review(cmd::review::Args),
+    Diff(cmd::diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,8 @@ fn main() -> ExitCode {
         Command::Test(args) => cmd::test::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Review(args) => cmd::review::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
     };
     match result {
         Ok(code) => code,

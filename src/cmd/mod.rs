@@ -3,15 +3,18 @@
 pub mod build;
 pub mod check;
 pub mod common;
+pub mod diff;
 pub mod eval;
 pub mod fmt;
 pub mod inputs;
 pub mod plan;
+pub mod review;
 pub mod test;
 
 use fleetgate_compiler::engine::Engines;
 
-/// Every engine for a compiled package (native code where this build and machine have it).
+/// Every engine for a compiled package: native code where this build and machine have it (else
+/// `Engines::native_unavailable` says why, and the other engines run).
 pub fn engines(ready: &common::Ready) -> Engines<'_> {
-    Engines::new(&ready.package, &ready.compiled)
+    Engines::with_native(&ready.package, &ready.compiled)
 }
