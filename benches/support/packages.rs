@@ -6,8 +6,9 @@ use fleetgate_compiler::Compiled;
 use fleetgate_lang::Sources;
 use fleetgate_lang::typed::Package;
 
+// Each bench or test that includes this module uses a different subset of the fields.
+#[allow(dead_code)]
 pub struct Loaded {
-    #[allow(dead_code)]
     pub sources: Sources,
     pub package: Package,
     pub compiled: Compiled,

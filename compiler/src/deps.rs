@@ -35,7 +35,8 @@ impl PlaneGraph {
         PlaneGraph { graph, nodes }
     }
 
-    /// Planes with dependencies before their dependents (ties in declaration order); `None` on a cycle.
+    /// Planes with dependencies before their dependents (petgraph's order among independent planes);
+    /// `None` on a cycle.
     pub fn order(&self) -> Option<Vec<PlaneId>> {
         toposort(&self.graph, None)
             .ok()

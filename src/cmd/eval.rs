@@ -88,10 +88,8 @@ fn clause_lines(ready: &Ready, label: &str, clauses: &[u16], explain: bool) -> S
     let mut out = String::new();
     for (i, c) in clauses.iter().enumerate() {
         out.push_str(&format!("  {:<10} {}\n", if i == 0 { label } else { "" }, common::clause_line(&ready.compiled.sidecar, *c)));
-        if explain {
-            if let Some(info) = ready.compiled.sidecar.clause(usize::from(*c)) {
-                out.push_str(&format!("  {:<10}   | {}\n", "", info.source));
-            }
+        if let Some(info) = ready.compiled.sidecar.clause(usize::from(*c)).filter(|_| explain) {
+            out.push_str(&format!("  {:<10}   | {}\n", "", info.source));
         }
     }
     out
@@ -148,8 +146,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
         let n_counters = usize::from(compiled.artifact.n_counters);
         let mut counters = vec![0u8; n_counters];
-        if let Some(state) = &args.state {
-            if state.exists() {
+        if let Some(state) = args.state.as_ref().filter(|s| s.exists()) {
+            {
                 let j = read_json(state)?;
                 let saved: Vec<u8> = j.get("counters").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
                 if saved.len() == n_counters {
@@ -224,10 +222,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         let whole = layout::gate_record(&total, &rollout);
         let mut gates_json = Vec::new();
         for (g, name) in compiled.sidecar.gates.iter().enumerate() {
-            if let Some(want) = &args.gate {
-                if want.replace(' ', "") != name.replace(' ', "") {
-                    continue;
-                }
+            if args.gate.as_ref().is_some_and(|want| want.replace(' ', "") != name.replace(' ', "")) {
+                continue;
             }
             let g = g as u8;
             let mut acc = GateAcc::new(policy, g).ok_or_else(|| CliError::usage("no such gate"))?;

@@ -47,6 +47,9 @@ pub struct Args {
     pub format: Format,
 }
 
+/// Rows are grouped by versions, condition values and result.
+type Group = (Vec<u64>, Vec<String>, Result<Vec<u8>, String>);
+
 struct Row {
     class: String,
     /// Share of the class (with a fleet), or `None`.
@@ -132,7 +135,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Some(fleet) => {
             for class in &fleet.classes {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x9a7e);
-                let mut groups: BTreeMap<(Vec<u64>, Vec<String>, Result<Vec<u8>, String>), usize> = BTreeMap::new();
+                let mut groups: BTreeMap<Group, usize> = BTreeMap::new();
                 for _ in 0..DRAWS_PER_CLASS {
                     let versions: Vec<u64> = class.planes.iter().map(|d| d.sample(&mut rng).unwrap_or(0)).collect();
                     let (mut slots, mut missing) = base_slots(&versions);
