@@ -4,8 +4,10 @@
 //! a scratch directory under `CARGO_TARGET_TMPDIR`. Out: exit statuses, and what the user reads on
 //! stdout and stderr.
 
+mod build;
 mod check;
 mod fmt;
+mod plan;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
