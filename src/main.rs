@@ -45,6 +45,7 @@ enum Command {
     Test(cmd::test::Args),
     Eval(cmd::eval::Args),
     Plan(cmd::plan::Args),
+    Simulate(cmd::simulate::Args),
     Review(cmd::review::Args),
     Diff(cmd::diff::Args),
 }
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Test(args) => cmd::test::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::Review(args) => cmd::review::run(args),
         Command::Diff(args) => cmd::diff::run(args),
     };

@@ -12,3 +12,4 @@ pub mod schema;
 pub mod stats;
 pub mod report;
 pub mod result;
+pub mod engine;

@@ -18,6 +18,15 @@ pub struct Ready {
     pub sources: Sources,
     pub package: Package,
     pub compiled: Compiled,
+    /// The path the package was loaded from.
+    pub path: std::path::PathBuf,
+}
+
+impl Ready {
+    /// The package's name: its directory's (or file's) name.
+    pub fn package_name(&self) -> String {
+        self.path.file_stem().and_then(|s| s.to_str()).unwrap_or("package").to_string()
+    }
 }
 
 /// Loads, checks and compiles a package; prints its diagnostics. `Err` with status 1 when the package
@@ -40,7 +49,7 @@ pub fn load_and_compile(path: &Path, format: Format) -> Result<Ready, CliError> 
     };
     diag::emit(&warnings, &loaded.sources, format);
     match fleetgate_compiler::compile(&package, &loaded.sources) {
-        Ok(compiled) => Ok(Ready { sources: loaded.sources, package, compiled }),
+        Ok(compiled) => Ok(Ready { sources: loaded.sources, package, compiled, path: path.to_path_buf() }),
         Err(errors) => {
             diag::emit(&errors, &loaded.sources, format);
             Err(CliError::usage(format!("`{}` does not compile", path.display())).status(1))

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod fmt;
 pub mod inputs;
 pub mod plan;
+pub mod simulate;
 pub mod review;
 pub mod test;
 

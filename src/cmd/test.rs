@@ -46,14 +46,21 @@ pub struct Args {
 pub fn engine_kinds(engines: &Engines<'_>, engine: Engine) -> Result<Vec<EngineKind>, CliError> {
     let available = engines.available();
     let want = match engine {
-        Engine::All => return Ok(available),
+        Engine::All => {
+            // Fall back to the other engines, saying so: native code is part of "every engine".
+            if let Some(why) = engines.native_unavailable() {
+                eprintln!("note: running without native code: {why}");
+            }
+            return Ok(available);
+        }
         Engine::Reference => EngineKind::Reference,
         Engine::Interp => EngineKind::Interp,
         Engine::Native => EngineKind::Native,
     };
     if !available.contains(&want) {
-        return Err(CliError::usage(format!("the `{}` engine is not available here", want.name()))
-            .help("Cranelift has no backend for this machine; use `--engine interp`"));
+        let why = engines.native_unavailable().unwrap_or("it was not built");
+        return Err(CliError::usage(format!("the `{}` engine is not available here: {why}", want.name()))
+            .help("use `--engine interp`, which runs the same bytecode and gives the same results"));
     }
     Ok(vec![want])
 }
