@@ -11,6 +11,8 @@ use fleetgate_runtime::artifact::FunctionKind;
 use fleetgate_runtime::ring::{assign_ring, ring_point};
 use fleetgate_runtime::{ClauseBits, Policy, Record, interp};
 
+use rayon::prelude::*;
+
 use crate::input::dist::{Dist, FieldDist};
 use crate::input::fleet::Fleet;
 use crate::rng::{Purpose, Stream};
@@ -29,7 +31,7 @@ pub enum Column {
 
 impl Column {
     /// Slot bits of device `i`.
-    #[inline]
+    #[inline(always)]
     pub fn bits(&self, i: usize) -> u64 {
         match self {
             Column::U8(v) => u64::from(v[i]),
@@ -83,7 +85,7 @@ impl Population {
     }
 
     /// Whether static field `f` is missing for device `i`.
-    #[inline]
+    #[inline(always)]
     pub fn is_missing(&self, f: usize, i: usize) -> bool {
         match &self.fields[f] {
             FieldStore::Static {
@@ -144,55 +146,42 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
     let n_planes = schema.planes.len();
 
     // Draw static values per device, field by field in a fixed order from the device's static stream.
-    let mut raw: Vec<Vec<u64>> = vec![Vec::new(); n_fields];
-    let mut raw_missing: Vec<Vec<u64>> = vec![Vec::new(); n_fields];
-    let is_static: Vec<bool> = (0..n_fields)
-        .map(|f| fleet.classes.iter().all(|c| !c.fields[f].dynamic))
-        .collect();
-    for f in 0..n_fields {
-        if is_static[f] {
-            raw[f] = vec![0; n];
-            if schema.fields[f].optional {
-                raw_missing[f] = vec![0; n.div_ceil(64)];
-            }
-        }
-    }
+    // Devices are independent: blocks of devices are drawn in parallel, each into a flat buffer of
+    // rows, then scattered into columns (so the temporary rows stay small).
+    let is_static: Vec<bool> = (0..n_fields).map(|f| fleet.classes.iter().all(|c| !c.fields[f].dynamic)).collect();
+    let mut raw: Vec<Vec<u64>> = (0..n_fields).map(|f| if is_static[f] { vec![0; n] } else { Vec::new() }).collect();
+    let mut raw_missing: Vec<Vec<u64>> =
+        (0..n_fields).map(|f| if is_static[f] && schema.fields[f].optional { vec![0; n.div_ceil(64)] } else { Vec::new() }).collect();
     let mut version_raw: Vec<Vec<u64>> = vec![vec![0; n]; n_planes];
     let mut bandwidth_kbps = vec![0f32; n];
-    // The first record of each device (for ring filters), built in the same pass.
+    let mut ring = vec![u8::MAX; n];
     let record_len = schema.record_len();
     let words = record_len.div_ceil(64);
-    let mut ring = vec![u8::MAX; n];
     let rings_fn = policy.function(FunctionKind::Rings);
-    let mut bits = ClauseBits::for_policy(policy);
-    let mut slots = vec![0u64; record_len];
-    let mut missing = vec![0u64; words];
-    for (ci, class) in fleet.classes.iter().enumerate() {
-        for i in class_start[ci]..class_start[ci + 1] {
+    // One row: the fields' bits, a missing mask, the planes' versions, bandwidth bits, ring.
+    let width = n_fields + words + n_planes + 2;
+    let draw = |range: std::ops::Range<usize>| -> Vec<u64> {
+        let mut rows = vec![0u64; range.len() * width];
+        let mut bits = ClauseBits::for_policy(policy);
+        let mut slots = vec![0u64; record_len];
+        let mut missing = vec![0u64; words];
+        for (k, i) in range.enumerate() {
+            let class = &fleet.classes[class_start.partition_point(|&s| s <= i) - 1];
             let mut s = Stream::new(seed, 0, i as u64, Purpose::Static);
             missing.iter_mut().for_each(|w| *w = 0);
             for (f, d) in class.fields.iter().enumerate() {
-                let v = d.sample(&mut s);
-                match v {
+                match d.sample(&mut s) {
                     Some(b) => slots[f] = b,
                     None => {
                         slots[f] = 0;
                         missing[f / 64] |= 1 << (f % 64);
                     }
                 }
-                if is_static[f] {
-                    raw[f][i] = v.unwrap_or(0);
-                    if v.is_none() {
-                        raw_missing[f][i / 64] |= 1 << (i % 64);
-                    }
-                }
             }
             for (p, d) in class.planes.iter().enumerate() {
-                let v = d.sample(&mut s).unwrap_or(0);
-                version_raw[p][i] = v;
-                slots[schema.plane_slot(p)] = v;
+                slots[schema.plane_slot(p)] = d.sample(&mut s).unwrap_or(0);
             }
-            bandwidth_kbps[i] = class.bandwidth_kbps.sample_f64(&mut s).max(1e-3) as f32;
+            let bandwidth = class.bandwidth_kbps.sample_f64(&mut s).max(1e-3) as f32;
             slots[schema.now_hour_slot()] = 0;
             slots[schema.now_weekday_slot()] = 0;
             for p in 0..n_planes {
@@ -200,16 +189,46 @@ pub fn generate(fleet: &Fleet, schema: &Schema, policy: &Policy, seed: u64) -> P
                 missing[r / 64] |= 1 << (r % 64);
             }
             if let Some(f) = rings_fn {
-                let record = Record {
-                    slots: &slots,
-                    missing: &missing,
-                };
                 // INVARIANT: the record has the policy's layout, so evaluation cannot fail; an error
                 // would leave the filters false and the device in the last ring.
-                let _ = interp::run(policy, f, &record, &mut bits);
+                let _ = interp::run(policy, f, &Record { slots: &slots, missing: &missing }, &mut bits);
             }
             let point = ring_point(&(i as u64).to_le_bytes());
-            ring[i] = assign_ring(policy, point, &bits).unwrap_or(u8::MAX);
+            let row = &mut rows[k * width..(k + 1) * width];
+            row[..n_fields].copy_from_slice(&slots[..n_fields]);
+            row[n_fields..n_fields + words].copy_from_slice(&missing);
+            for p in 0..n_planes {
+                row[n_fields + words + p] = slots[schema.plane_slot(p)];
+            }
+            row[width - 2] = u64::from(bandwidth.to_bits());
+            row[width - 1] = u64::from(assign_ring(policy, point, &bits).unwrap_or(u8::MAX));
+        }
+        rows
+    };
+    const BLOCK: usize = 1 << 16;
+    const PIECE: usize = 1 << 12;
+    for block in (0..n).step_by(BLOCK) {
+        let end = (block + BLOCK).min(n);
+        let pieces: Vec<(usize, Vec<u64>)> =
+            (block..end).step_by(PIECE).collect::<Vec<_>>().into_par_iter().map(|start| (start, draw(start..(start + PIECE).min(end)))).collect();
+        for (start, rows) in pieces {
+            for (k, row) in rows.chunks_exact(width).enumerate() {
+                let i = start + k;
+                for f in 0..n_fields {
+                    if !is_static[f] {
+                        continue;
+                    }
+                    raw[f][i] = row[f];
+                    if !raw_missing[f].is_empty() && row[n_fields + f / 64] >> (f % 64) & 1 == 1 {
+                        raw_missing[f][i / 64] |= 1 << (i % 64);
+                    }
+                }
+                for p in 0..n_planes {
+                    version_raw[p][i] = row[n_fields + words + p];
+                }
+                bandwidth_kbps[i] = f32::from_bits(row[width - 2] as u32);
+                ring[i] = row[width - 1] as u8;
+            }
         }
     }
 

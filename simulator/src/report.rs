@@ -120,7 +120,7 @@ pub fn human(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "simulated {} ({} devices, {} trials per scenario, seed {})", r.release, r.devices, r.trials, r.seed);
     for s in &r.scenarios {
-        let _ = writeln!(out, "\nscenario \"{}\"", s.scenario);
+        let _ = writeln!(out, "\nscenario \"{}\"  ({:.0} device events per trial)", s.scenario, s.events_per_trial);
         let _ = writeln!(
             out,
             "  outcome      completed {}   aborted {}   timed out {}",

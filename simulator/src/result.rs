@@ -130,6 +130,8 @@ pub struct RingBands {
 pub struct Summary {
     pub scenario: String,
     pub trials: usize,
+    /// Device events processed per trial, on average (a measure of the work a trial takes).
+    pub events_per_trial: f64,
     pub completed: Bounds,
     pub aborted: Bounds,
     pub timed_out: Bounds,
@@ -218,6 +220,7 @@ pub fn summarise(scenario: &str, rings: &[String], results: &[TrialResult]) -> S
     Summary {
         scenario: scenario.to_string(),
         trials: results.len(),
+        events_per_trial: if results.is_empty() { 0.0 } else { results.iter().map(|r| r.events as f64).sum::<f64>() / results.len() as f64 },
         completed: stats::proportion(completed, n).into(),
         aborted: stats::proportion(aborted, n).into(),
         timed_out: stats::proportion(timed_out, n).into(),

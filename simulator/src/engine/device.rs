@@ -96,10 +96,14 @@ pub struct Dev {
     /// The scenario's effects that hit this device (bit per effect), decided at its first offer.
     hits: u8,
     pub abort_pending: bool,
+    /// Index of the device's class in the fleet model.
+    pub class: u8,
+    /// The device's region (the `region` field's value), `u8::MAX` without regions.
+    pub region: u8,
 }
 
 impl Dev {
-    pub fn new(seed: u64, trial: u64, id: u32) -> Dev {
+    pub fn new(seed: u64, trial: u64, id: u32, class: u8, region: u8) -> Dev {
         Dev {
             agent: State::new(),
             rng: Stream::new(seed, trial, u64::from(id), Purpose::Device),
@@ -114,6 +118,8 @@ impl Dev {
             flags: 0,
             hits: 0,
             abort_pending: false,
+            class,
+            region,
         }
     }
 
@@ -154,9 +160,9 @@ impl<'a> Effects<'a> {
     }
 }
 
-/// Slot bits of static field `f` of device `i` (enum values for `per` fields).
-pub fn static_value(setup: &Setup<'_>, f: usize, i: usize) -> u64 {
-    match &setup.pop.fields[f] {
+/// Slot bits of static field `f` of device `i` (0 for a dynamic field).
+pub fn column_value(pop: &crate::population::Population, f: usize, i: usize) -> u64 {
+    match &pop.fields[f] {
         FieldStore::Static { column, .. } => column.bits(i),
         FieldStore::Dynamic => 0,
     }
@@ -189,25 +195,21 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         }
     }
 
-    fn region(&self, id: u32) -> usize {
-        self.setup.fleet.region_field.map_or(usize::MAX, |f| static_value(self.setup, f, id as usize) as usize)
-    }
-
-    fn blocked_until(&self, id: u32, t: u32) -> Option<u32> {
-        let r = self.region(id);
-        if r == usize::MAX { None } else { self.net.blocked_until(r, t) }
+    #[inline]
+    fn blocked_until(&self, dev: &Dev, t: u32) -> Option<u32> {
+        if dev.region == u8::MAX { None } else { self.net.blocked_until(usize::from(dev.region), t) }
     }
 
     /// Builds the device's record at `t`: static columns, fresh draws of the dynamic `fields`, versions
     /// it runs, local time, the release's targets, and the scenario's effects if it runs the release.
-    fn record(&mut self, id: u32, dev: &mut Dev, t: u32, fields: &[usize], offered: bool) {
+    fn record(&mut self, id: u32, dev: &mut Dev, t: u32, statics: &[usize], fields: &[usize], offered: bool) {
         let setup = self.setup;
         let pop = setup.pop;
         let i = id as usize;
-        let class = &setup.fleet.classes[pop.class_of(i)];
+        let class = &setup.fleet.classes[usize::from(dev.class)];
         self.missing.iter_mut().for_each(|w| *w = 0);
-        for (f, store) in pop.fields.iter().enumerate() {
-            if let FieldStore::Static { column, .. } = store {
+        for &f in statics {
+            if let FieldStore::Static { column, .. } = &pop.fields[f] {
                 self.slots[f] = column.bits(i);
                 if pop.is_missing(f, i) {
                     self.missing[f / 64] |= 1 << (f % 64);
@@ -232,8 +234,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 _ => self.missing[rs / 64] |= 1 << (rs % 64),
             }
         }
-        let offset = self.region(id);
-        let local = i64::from(t) + i64::from(setup.region_offset.get(offset).copied().unwrap_or(0));
+        let local = i64::from(t) + i64::from(setup.region_offset.get(usize::from(dev.region)).copied().unwrap_or(0));
         let local = local.rem_euclid(7 * 86_400);
         self.slots[setup.schema.now_hour_slot()] = ((local / 3600) % 24) as u64;
         self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
@@ -261,8 +262,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     /// Failure probabilities for this device, with the scenario's overrides if it is hit.
-    fn failure(&self, id: u32, dev: &Dev) -> crate::input::fleet::Failure {
-        let mut f = self.setup.fleet.classes[self.setup.pop.class_of(id as usize)].failure;
+    fn failure(&self, dev: &Dev) -> crate::input::fleet::Failure {
+        let mut f = self.setup.fleet.classes[usize::from(dev.class)].failure;
         for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
             if dev.hits >> e & 1 == 1 {
                 let o = effect.fail;
@@ -276,10 +277,19 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         f
     }
 
-    fn report(&mut self, id: u32, dev: &mut Dev, status: Status, t: u32, out: &mut ChunkOut) {
+    /// Sets the device's true status, noting the change of the ring's done count.
+    fn set_truth(&self, id: u32, dev: &mut Dev, status: Status, out: &mut ChunkOut) {
+        let delta = i32::from(status.is_done()) - i32::from(dev.truth.is_done());
+        if delta != 0 {
+            out.truth.push((self.setup.pop.ring[id as usize], delta, 0));
+        }
         dev.truth = status;
-        let poll = self.setup.fleet.classes[self.setup.pop.class_of(id as usize)].poll_every as u32;
-        let deliver = self.blocked_until(id, t).unwrap_or(t);
+    }
+
+    fn report(&mut self, id: u32, dev: &mut Dev, status: Status, t: u32, out: &mut ChunkOut) {
+        self.set_truth(id, dev, status, out);
+        let poll = self.setup.fleet.classes[usize::from(dev.class)].poll_every as u32;
+        let deliver = self.blocked_until(dev, t).unwrap_or(t);
         let ring = self.setup.pop.ring[id as usize];
         let step = self.tick;
         let in_update = matches!(dev.reported, Status::Updating | Status::Verifying);
@@ -300,11 +310,11 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
 
     fn brick(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
         dev.flags |= BRICKED;
-        dev.truth = Status::Bricked;
+        self.set_truth(id, dev, Status::Bricked, out);
         dev.next_checkin = NONE;
         dev.outcome_at = NONE;
         // Silent from now on: the planner first sees it offline, then counts it bricked.
-        let poll = self.setup.fleet.classes[self.setup.pop.class_of(id as usize)].poll_every as u32;
+        let poll = self.setup.fleet.classes[usize::from(dev.class)].poll_every as u32;
         let ring = self.setup.pop.ring[id as usize];
         let step = self.tick;
         let from = Some(dev.reported).filter(|s| *s != Status::Idle);
@@ -323,13 +333,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     let size = self.setup.release.targets.get(usize::from(plane)).copied().flatten().map_or(0.0, |x| x.size_kb);
                     let bw = f64::from(self.setup.pop.bandwidth_kbps[id as usize]).max(1e-3);
                     let dt = ((size * 8.0 / bw) as u32).max(1);
-                    let f = self.failure(id, dev);
-                    let (when, ok) = if let Some(end) = self.blocked_until(id, t) {
+                    let f = self.failure(dev);
+                    let (when, ok) = if let Some(end) = self.blocked_until(dev, t) {
                         (end.min(t.saturating_add(60)), false)
                     } else if dev.rng.chance(f.download) {
                         (t.saturating_add((dev.rng.unit() * f64::from(dt)) as u32 + 1), false)
                     } else {
-                        match self.net.starts_within(self.region(id), t, t.saturating_add(dt)).filter(|_| self.region(id) != usize::MAX) {
+                        let cut = if dev.region == u8::MAX { None } else { self.net.starts_within(usize::from(dev.region), t, t.saturating_add(dt)) };
+                        match cut {
                             Some(cut) => (cut.max(t + 1), false),
                             None => (t.saturating_add(dt), true),
                         }
@@ -341,7 +352,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 Action::Install { plane, .. } => {
                     let size = self.setup.release.targets.get(usize::from(plane)).copied().flatten().map_or(0.0, |x| x.size_kb);
                     let dt = 20 + (size / 500.0) as u32;
-                    let f = self.failure(id, dev);
+                    let f = self.failure(dev);
                     dev.outcome_plane = plane;
                     if dev.rng.chance(f.power_loss) {
                         dev.outcome_at = t.saturating_add((dev.rng.unit() * f64::from(dt)) as u32 + 1);
@@ -352,7 +363,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     }
                 }
                 Action::Boot { plane, .. } => {
-                    let f = self.failure(id, dev);
+                    let f = self.failure(dev);
                     dev.outcome_plane = plane;
                     if dev.rng.chance(f.power_loss) {
                         dev.outcome_at = t.saturating_add((dev.rng.unit() * 45.0) as u32 + 1);
@@ -375,7 +386,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     fn step(&mut self, id: u32, dev: &mut Dev, t: u32, event: Event<'_>, out: &mut ChunkOut) {
-        let class = self.setup.fleet.classes[self.setup.pop.class_of(id as usize)].profile;
+        let class = self.setup.fleet.classes[usize::from(dev.class)].profile;
         let ctx = &mut self.ctx[profile_index(class)];
         let (state, actions) = step(&dev.agent, t, &event, ctx);
         dev.agent = state;
@@ -404,17 +415,20 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     Outcome::InstallFailed => Event::InstallFailed { plane },
                     Outcome::Booted => {
                         dev.on_new |= 1 << plane;
-                        dev.flags |= EXPOSED;
+                        if dev.flags & EXPOSED == 0 {
+                            dev.flags |= EXPOSED;
+                            out.truth.push((self.setup.pop.ring[id as usize], 0, 1));
+                        }
                         Event::Booted { plane }
                     }
                     Outcome::BootFailed => Event::BootFailed { plane },
                     Outcome::PowerLoss => {
-                        let f = self.failure(id, dev);
+                        let f = self.failure(dev);
                         if dev.rng.chance(f.brick_given_power_loss) {
                             self.brick(id, dev, t, out);
                             return;
                         }
-                        let class = self.setup.fleet.classes[self.setup.pop.class_of(id as usize)].profile;
+                        let class = self.setup.fleet.classes[usize::from(dev.class)].profile;
                         let ctx = &self.ctx[profile_index(class)];
                         let (state, actions) = fleetgate_agents::recover(&dev.agent, t, ctx);
                         dev.agent = state;
@@ -424,9 +438,9 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 };
                 self.step(id, dev, t, event, out);
             } else if dev.agent.deadline() == Some(t) {
-                let fields = self.setup.health_fields.clone();
                 let offered = dev.flags & OFFERED != 0;
-                self.record(id, dev, t, &fields, offered);
+                let setup = self.setup;
+                self.record(id, dev, t, &setup.health_static, &setup.health_fields, offered);
                 let (slots, missing) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.missing));
                 self.step(id, dev, t, Event::Tick { record: Record { slots: &slots, missing: &missing } }, out);
                 self.slots = slots;
@@ -434,7 +448,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             } else {
                 // A check-in.
                 dev.next_checkin = NONE;
-                if let Some(end) = self.blocked_until(id, t) {
+                if let Some(end) = self.blocked_until(dev, t) {
                     dev.next_checkin = end;
                     continue;
                 }
@@ -456,8 +470,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     fn check_in(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
-        let fields = self.setup.checkin_fields.clone();
-        self.record(id, dev, t, &fields, true);
+        let setup = self.setup;
+        self.record(id, dev, t, &setup.checkin_static, &setup.checkin_fields, true);
         let desired = self.desired(dev);
         let (slots, missing) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.missing));
         self.step(id, dev, t, Event::CheckIn { desired, record: Record { slots: &slots, missing: &missing } }, out);
@@ -465,7 +479,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.missing = missing;
         // Keep checking in while there is something left to do (a retry, a download to resume).
         if dev.next_checkin == NONE && !dev.agent.phase().is_terminal() && dev.flags & BRICKED == 0 {
-            let poll = self.setup.fleet.classes[self.setup.pop.class_of(id as usize)].poll_every;
+            let poll = self.setup.fleet.classes[usize::from(dev.class)].poll_every;
             dev.schedule_checkin_after(poll, t);
         }
     }
@@ -474,7 +488,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     pub fn offer(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
         dev.flags = (dev.flags | OFFERED) & !WAITING;
         // Which of the scenario's defects hit this device: decided once, at its first offer.
-        let class = self.setup.pop.class_of(id as usize);
+        let class = usize::from(dev.class);
         for (e, effect) in self.effects.scenario.effects.iter().enumerate().take(8) {
             if effect.class.is_none_or(|c| c == class) && dev.rng.chance(effect.probability) {
                 dev.hits |= 1 << e;

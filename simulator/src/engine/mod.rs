@@ -47,8 +47,10 @@ pub use device::{Dev, Status};
 use device::{DeviceCtx, Effects};
 use net::Partitions;
 
-/// Devices processed per parallel chunk; small buckets run on the calling thread.
-const CHUNK: usize = 4096;
+/// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of at
+/// least `MIN_CHUNK` devices (a few chunks per thread, for balance).
+const SERIAL: usize = 256;
+const MIN_CHUNK: usize = 128;
 /// The planner's view counts a silent device as bricked after this long.
 const BRICK_SILENCE: u32 = 24 * 3600;
 
@@ -74,8 +76,19 @@ pub struct Setup<'a> {
     /// Dynamic fields to draw for a check-in (rails, constraints) and for a health check.
     pub(crate) checkin_fields: Vec<usize>,
     pub(crate) health_fields: Vec<usize>,
+    /// Static fields those evaluations read (only these are copied into the record).
+    pub(crate) checkin_static: Vec<usize>,
+    pub(crate) health_static: Vec<usize>,
     pub(crate) region_offset: Vec<i32>,
     pub(crate) per_fields: Vec<usize>,
+    /// Per ring, per `per` field: (value, devices of the ring with that value), values present only.
+    pub(crate) ring_value_sizes: Vec<Vec<Vec<(u64, u64)>>>,
+    /// Per `per` field: how many values it can take.
+    pub(crate) per_values: Vec<usize>,
+    /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of
+    /// at least `min_chunk` devices. Results never depend on these (tests lower them to force chunks).
+    pub serial_limit: usize,
+    pub min_chunk: usize,
 }
 
 /// Fields a function reads (the slot operands of its bytecode), among `fields`.
@@ -120,11 +133,11 @@ impl<'a> Setup<'a> {
                 desired = desired.with(p as u8, t.version);
             }
         }
-        let dynamic = |slots: Vec<usize>| -> Vec<usize> {
-            slots.into_iter().filter(|&s| s < schema.fields.len() && matches!(pop.fields[s], FieldStore::Dynamic)).collect()
+        let split = |slots: Vec<usize>| -> (Vec<usize>, Vec<usize>) {
+            slots.into_iter().filter(|&s| s < schema.fields.len()).partition(|&s| matches!(pop.fields[s], FieldStore::Dynamic))
         };
-        let checkin_fields = dynamic(read_slots(policy, &[FunctionKind::Rails, FunctionKind::Constraints]));
-        let health_fields = dynamic(read_slots(policy, &[FunctionKind::Health]));
+        let (checkin_fields, checkin_static) = split(read_slots(policy, &[FunctionKind::Rails, FunctionKind::Constraints]));
+        let (health_fields, health_static) = split(read_slots(policy, &[FunctionKind::Health]));
         let n_regions = fleet.regions.iter().map(|r| usize::from(r.variant) + 1).max().unwrap_or(0);
         let mut region_offset = vec![0i32; n_regions];
         for r in &fleet.regions {
@@ -134,6 +147,30 @@ impl<'a> Setup<'a> {
         let gate_interval = (release.gate_interval as u32).max(1);
         // About 200 points over the horizon, on whole ticks.
         let timeline_step = ((horizon / 200).div_ceil(gate_interval) * gate_interval).max(gate_interval);
+        let per_fields = schema.per_fields.clone();
+        let ring_value_sizes = pop
+            .ring_devices
+            .iter()
+            .map(|devices| {
+                per_fields
+                    .iter()
+                    .map(|&f| {
+                        let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+                        for &d in devices {
+                            *sizes.entry(device::column_value(pop, f, d as usize)).or_default() += 1;
+                        }
+                        sizes.into_iter().collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let per_values = per_fields
+            .iter()
+            .map(|&f| match &schema.fields[f].ty {
+                crate::schema::FieldType::Enum(_, v) => v.len(),
+                _ => 2,
+            })
+            .collect();
         Setup {
             schema,
             fleet,
@@ -149,20 +186,32 @@ impl<'a> Setup<'a> {
             gate_interval,
             checkin_fields,
             health_fields,
+            checkin_static,
+            health_static,
             region_offset,
-            per_fields: schema.per_fields.clone(),
+            per_fields,
+            ring_value_sizes,
+            per_values,
+            serial_limit: SERIAL,
+            min_chunk: MIN_CHUNK,
         }
     }
 }
 
-/// The planner's view of one ring: counts by reported status, overall and per value of each `per` field.
-#[derive(Clone, Debug, Default)]
-struct View {
+/// Counts by reported status, and of offered and exposed devices.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
     counts: [i64; Status::COUNT],
     offered: i64,
     exposed: i64,
-    /// (field index in `per_fields`, value) -> counts.
-    per: BTreeMap<(usize, u64), ([i64; Status::COUNT], i64, i64)>,
+}
+
+/// The planner's view of one ring: overall, and per value of each `per` field.
+#[derive(Clone, Debug, Default)]
+struct View {
+    all: Tally,
+    /// [per field][value].
+    per: Vec<Vec<Tally>>,
 }
 
 /// A change of the planner's view, to apply at a tick.
@@ -182,16 +231,18 @@ pub(crate) struct ChunkOut {
     pub deltas: Vec<Delta>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
-    /// (bucket tick, device) to file.
+    /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
+    /// Changes of the true state, per ring: devices done, devices exposed.
+    pub truth: Vec<(u8, i32, i32)>,
     pub events: u64,
 }
 
-fn counts_of(v: &[i64; Status::COUNT], offered: i64, exposed: i64, size: u64, soak: i64) -> RingCounts {
-    let g = |s: Status| v[s as usize].max(0) as u64;
+fn counts_of(t: &Tally, size: u64, soak: i64) -> RingCounts {
+    let g = |s: Status| t.counts[s as usize].max(0) as u64;
     RingCounts {
         size,
-        offered: offered.max(0) as u64,
+        offered: t.offered.max(0) as u64,
         deferred: g(Status::Deferred),
         denied: g(Status::Denied),
         updating: g(Status::Updating),
@@ -201,52 +252,135 @@ fn counts_of(v: &[i64; Status::COUNT], offered: i64, exposed: i64, size: u64, so
         rolled_back: g(Status::RolledBack),
         bricked: g(Status::Bricked),
         offline: g(Status::Offline),
-        exposed: exposed.max(0) as u64,
+        exposed: t.exposed.max(0) as u64,
         soak_secs: soak,
+    }
+}
+
+/// The trial's mutable world.
+struct World<'s, 'a> {
+    setup: &'s Setup<'a>,
+    partitions: Partitions,
+    effects: Effects<'s>,
+    devs: Vec<Dev>,
+    buckets: Vec<Vec<u32>>,
+    n_ticks: u32,
+    step: u32,
+    pending: BTreeMap<u32, Vec<Delta>>,
+    /// Devices waiting for their first offer, in order of check-in time (then id).
+    queue: std::collections::VecDeque<(u32, u32)>,
+    true_done: Vec<i64>,
+    true_exposed: Vec<i64>,
+    events: u64,
+}
+
+type DeviceFn<'f> = dyn Fn(&mut DeviceCtx<'_, '_>, u32, &mut Dev, &mut ChunkOut) + Sync + 'f;
+
+impl World<'_, '_> {
+    fn file(&mut self, when: u32, d: u32, tick: u32) {
+        let k = (when / self.step).min(self.n_ticks).max(tick + 1);
+        self.buckets[k as usize].push(d);
+    }
+
+    /// Runs `ids` (sorted, distinct) through `f`, in parallel chunks when there are many, and takes in
+    /// what they produced, in chunk order.
+    fn run(&mut self, ids: &[u32], tick: u32, aborted: bool, f: &DeviceFn<'_>) {
+        if ids.is_empty() {
+            return;
+        }
+        let outs: Vec<ChunkOut> = {
+            let (setup, partitions, effects, step) = (self.setup, &self.partitions, &self.effects, self.step);
+            let process = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
+                let mut ctx = DeviceCtx::new(setup, partitions, effects, step, aborted);
+                let mut out = ChunkOut::default();
+                for &id in ids {
+                    f(&mut ctx, id, &mut devs[id as usize - base], &mut out);
+                }
+                out
+            };
+            if ids.len() <= setup.serial_limit {
+                vec![process(ids, &mut self.devs, 0)]
+            } else {
+                let chunk = (ids.len() / (4 * rayon::current_num_threads())).max(setup.min_chunk.max(1));
+                par_chunks(ids, chunk, &mut self.devs, &process)
+            }
+        };
+        let mut requests = Vec::new();
+        for out in outs {
+            self.events += out.events;
+            for (when, d) in out.next {
+                self.file(when, d, tick);
+            }
+            for delta in out.deltas {
+                self.pending.entry(delta.tick.max(tick)).or_default().push(delta);
+            }
+            for (ring, done, exposed) in out.truth {
+                self.true_done[usize::from(ring)] += i64::from(done);
+                self.true_exposed[usize::from(ring)] += i64::from(exposed);
+            }
+            requests.extend(out.requests);
+        }
+        // Requests made in this tick come after every queued one (their check-ins are later).
+        requests.sort_unstable();
+        self.queue.extend(requests);
     }
 }
 
 /// Runs one trial of one scenario.
 pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialResult {
     let pop = setup.pop;
-    let n = pop.n;
     let horizon = setup.horizon;
     let step = setup.gate_interval;
     let n_ticks = horizon.div_ceil(step) + 1;
     let n_rings = pop.ring_devices.len();
-    let partitions = Partitions::generate(setup.fleet, setup.seed, trial, horizon);
-    let effects = Effects::new(setup, scenario);
-    let mut devs: Vec<Dev> = (0..n).map(|i| Dev::new(setup.seed, trial, i as u32)).collect();
-    let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); n_ticks as usize + 1];
-    let mut pending_deltas: BTreeMap<u32, Vec<Delta>> = BTreeMap::new();
-    let mut views: Vec<View> = vec![View::default(); n_rings];
+    let mut w = World {
+        setup,
+        partitions: Partitions::generate(setup.fleet, setup.seed, trial, horizon),
+        effects: Effects::new(setup, scenario),
+        devs: (0..pop.n)
+            .map(|i| {
+                let region = setup.fleet.region_field.map_or(u8::MAX, |f| device::column_value(pop, f, i) as u8);
+                Dev::new(setup.seed, trial, i as u32, pop.class_of(i) as u8, region)
+            })
+            .collect(),
+        buckets: vec![Vec::new(); n_ticks as usize + 1],
+        n_ticks,
+        step,
+        pending: BTreeMap::new(),
+        queue: std::collections::VecDeque::new(),
+        true_done: vec![0; n_rings],
+        true_exposed: vec![0; n_rings],
+        events: 0,
+    };
+    let mut views: Vec<View> =
+        vec![View { all: Tally::default(), per: setup.per_values.iter().map(|&n| vec![Tally::default(); n]).collect() }; n_rings];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
     let mut offer_times: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
-    let mut queue: std::collections::VecDeque<(u32, u32)> = std::collections::VecDeque::new();
     let mut aborted: Option<(usize, u32, String)> = None;
     let mut time_to_full: Option<u32> = None;
     let mut timeline: Vec<RingTimeline> = vec![RingTimeline::default(); n_rings];
-    let mut true_done: Vec<i64> = vec![0; n_rings];
-    let mut true_exposed: Vec<i64> = vec![0; n_rings];
-    let mut events = 0u64;
     let rollout = &setup.policy.artifact().rollout;
     let (rate, rate_per) = rollout.rate.map_or((u32::MAX, 1), |(c, p)| (c, p.max(1)));
-    let in_flight_limit = rollout.in_flight.unwrap_or(u32::MAX) as i64;
+    let in_flight_limit = rollout.in_flight.map_or(i64::MAX, i64::from);
     let mut gate_rec = [0u64; GATE_SLOTS];
     let mut bits = ClauseBits::for_policy(setup.policy);
     let mut end = horizon;
 
-    let start_ring = |r: usize, t: u32, devs: &mut [Dev], buckets: &mut [Vec<u32>]| {
+    let start_ring = |w: &mut World<'_, '_>, r: usize, t: u32, tick: u32| {
         for &d in &setup.pop.ring_devices[r] {
-            let dev = &mut devs[d as usize];
-            dev.schedule_checkin_after(setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every, t);
-            let tick = (dev.next_time() / step).min(n_ticks);
-            buckets[tick as usize].push(d);
+            let dev = &mut w.devs[d as usize];
+            let poll = setup.fleet.classes[usize::from(dev.class)].poll_every;
+            dev.schedule_checkin_after(poll, t);
+            let when = dev.next_time();
+            // The first ring starts at tick 0 and files its devices from tick 0 on.
+            let k = (when / step).min(n_ticks);
+            let k = if t == 0 { k } else { k.max(tick + 1) };
+            w.buckets[k as usize].push(d);
         }
     };
     if n_rings > 0 {
         started[0] = Some(0);
-        start_ring(0, 0, &mut devs, &mut buckets);
+        start_ring(&mut w, 0, 0, 0);
     }
 
     for tick in 0..n_ticks {
@@ -255,226 +389,165 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         if t0 >= end {
             break;
         }
-        // 1. Devices with events in [t0, t1): advance them, in parallel over chunks.
-        let mut bucket = std::mem::take(&mut buckets[tick as usize]);
+        // 1. Devices with events in [t0, t1): advance them.
+        let mut bucket = std::mem::take(&mut w.buckets[tick as usize]);
         bucket.sort_unstable();
         bucket.dedup();
-        let outs: Vec<ChunkOut> = {
-            let process = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
-                let mut ctx = DeviceCtx::new(setup, &partitions, &effects, step, aborted.is_some());
-                let mut out = ChunkOut::default();
-                for &id in ids {
-                    let dev = &mut devs[id as usize - base];
-                    ctx.advance(id, dev, t1, &mut out);
-                }
-                out
-            };
-            if bucket.len() <= CHUNK {
-                vec![process(&bucket, &mut devs, 0)]
-            } else {
-                // Split the devices array so each chunk has exclusive access to its devices.
-                par_chunks(&bucket, &mut devs, &process)
-            }
-        };
-        for out in outs {
-            events += out.events;
-            for (when, d) in out.next {
-                let k = (when / step).min(n_ticks).max(tick + 1);
-                buckets[k as usize].push(d);
-            }
-            for delta in out.deltas {
-                pending_deltas.entry(delta.tick.max(tick)).or_default().push(delta);
-            }
-            queue.extend(out.requests.iter().copied());
-        }
+        w.run(&bucket, tick, aborted.is_some(), &|ctx, id, dev, out| ctx.advance(id, dev, t1, out));
 
-        // 2. Offers, in order of check-in time (then device), within the rate and in-flight limits.
-        let mut granted = Vec::new();
-        if aborted.is_none() && !queue.is_empty() {
-            let mut requests: Vec<(u32, u32)> = queue.drain(..).collect();
-            requests.sort_unstable();
-            let in_flight: i64 = views.iter().map(|v| v.counts[Status::Updating as usize] + v.counts[Status::Verifying as usize]).sum::<i64>()
-                + granted.len() as i64;
-            let mut in_flight = in_flight;
-            for (t, d) in requests {
+        // 2. Offers, in order of check-in time, within the rate and in-flight limits.
+        if aborted.is_none() && !w.queue.is_empty() {
+            let mut in_flight: i64 =
+                views.iter().map(|v| v.all.counts[Status::Updating as usize] + v.all.counts[Status::Verifying as usize]).sum();
+            let mut granted = Vec::new();
+            while let Some(&(t, d)) = w.queue.front() {
                 while offer_times.front().is_some_and(|&o| o + rate_per <= t1) {
                     offer_times.pop_front();
                 }
-                if (offer_times.len() as u32) < rate && in_flight < in_flight_limit {
-                    offer_times.push_back(t1.max(t));
-                    in_flight += 1;
-                    granted.push(d);
-                } else {
-                    queue.push_back((t, d));
+                if (offer_times.len() as u32) >= rate || in_flight >= in_flight_limit {
+                    break;
                 }
-            }
-        }
-        if !granted.is_empty() {
-            let mut ctx = DeviceCtx::new(setup, &partitions, &effects, step, false);
-            let mut out = ChunkOut::default();
-            for &d in &granted {
-                let ring = pop.ring[d as usize];
-                views[usize::from(ring)].offered += 1;
+                w.queue.pop_front();
+                offer_times.push_back(t1.max(t));
+                in_flight += 1;
+                granted.push(d);
+                let ring = usize::from(pop.ring[d as usize]);
+                views[ring].all.offered += 1;
                 for (i, &f) in setup.per_fields.iter().enumerate() {
-                    let v = device::static_value(setup, f, d as usize);
-                    views[usize::from(ring)].per.entry((i, v)).or_default().1 += 1;
+                    let v = device::column_value(pop, f, d as usize) as usize;
+                    if let Some(t) = views[ring].per[i].get_mut(v) {
+                        t.offered += 1;
+                    }
                 }
-                ctx.offer(d, &mut devs[d as usize], t1, &mut out);
             }
-            events += out.events;
-            for (when, d) in out.next {
-                let k = (when / step).min(n_ticks).max(tick + 1);
-                buckets[k as usize].push(d);
-            }
-            for delta in out.deltas {
-                pending_deltas.entry(delta.tick.max(tick)).or_default().push(delta);
-            }
-            queue.extend(out.requests.iter().copied());
+            granted.sort_unstable();
+            w.run(&granted, tick, false, &|ctx, id, dev, out| ctx.offer(id, dev, t1, out));
         }
 
         // 3. The planner's view: apply the deltas due by this tick.
-        let due: Vec<u32> = pending_deltas.range(..=tick).map(|(k, _)| *k).collect();
-        for k in due {
-            for d in pending_deltas.remove(&k).unwrap_or_default() {
+        while let Some(entry) = w.pending.first_entry() {
+            if *entry.key() > tick {
+                break;
+            }
+            for d in entry.remove() {
                 let view = &mut views[usize::from(d.ring)];
-                let per_keys: Vec<(usize, u64)> =
-                    setup.per_fields.iter().enumerate().map(|(i, &f)| (i, device::static_value(setup, f, d.device as usize))).collect();
-                if let Some(s) = d.from {
-                    view.counts[s as usize] -= 1;
-                    for key in &per_keys {
-                        view.per.entry(*key).or_default().0[s as usize] -= 1;
+                let apply = |t: &mut Tally| {
+                    if let Some(s) = d.from {
+                        t.counts[s as usize] -= 1;
                     }
-                }
-                if let Some(s) = d.to {
-                    view.counts[s as usize] += 1;
-                    for key in &per_keys {
-                        view.per.entry(*key).or_default().0[s as usize] += 1;
+                    if let Some(s) = d.to {
+                        t.counts[s as usize] += 1;
                     }
-                }
-                if d.exposed {
-                    view.exposed += 1;
-                    for key in &per_keys {
-                        view.per.entry(*key).or_default().2 += 1;
+                    t.exposed += i64::from(d.exposed);
+                };
+                apply(&mut view.all);
+                for (i, &f) in setup.per_fields.iter().enumerate() {
+                    let v = device::column_value(pop, f, d.device as usize) as usize;
+                    if let Some(t) = view.per[i].get_mut(v) {
+                        apply(t);
                     }
                 }
             }
         }
 
-        // 5. Gates: the frontier ring's gate.
+        // 4. Gates: the gate out of the last ring started.
         if aborted.is_none() {
             let last = started.iter().rposition(Option::is_some).unwrap_or(0);
-            if last + 1 < n_rings {
+            if let (true, Some(f), Some(since)) = (last + 1 < n_rings, setup.policy.gate_function(last as u8), started[last]) {
                 let gate = last as u8;
-                if let (Some(f), Some(since)) = (setup.policy.gate_function(gate), started[last]) {
-                    let soak = i64::from(t1.saturating_sub(since));
-                    let size = pop.ring_devices[last].len() as u64;
-                    let whole = counts_of(&views[last].counts, views[last].offered, views[last].exposed, size, soak);
-                    let mut total = [0i64; Status::COUNT];
-                    let (mut off, mut exp, mut rsize) = (0i64, 0i64, 0u64);
-                    for (r, v) in views.iter().enumerate().take(last + 1) {
-                        for s in 0..Status::COUNT {
-                            total[s] += v.counts[s];
-                        }
-                        off += v.offered;
-                        exp += v.exposed;
-                        rsize += pop.ring_devices[r].len() as u64;
+                let soak = i64::from(t1.saturating_sub(since));
+                let whole = counts_of(&views[last].all, pop.ring_devices[last].len() as u64, soak);
+                let mut total = Tally::default();
+                let mut size = 0u64;
+                for (r, v) in views.iter().enumerate().take(last + 1) {
+                    for s in 0..Status::COUNT {
+                        total.counts[s] += v.all.counts[s];
                     }
-                    let rollout_counts = counts_of(&total, off, exp, rsize, i64::from(t1));
-                    if let Some(mut acc) = GateAcc::new(setup.policy, gate) {
-                        fill_gate_record(&whole, &rollout_counts, &mut gate_rec);
-                        let rec = Record { slots: &gate_rec, missing: &[0] };
-                        let _ = interp::run(setup.policy, f, &rec, &mut bits);
-                        acc.add_whole(&bits);
-                        for (i, &field) in setup.per_fields.iter().enumerate() {
-                            let sizes = ring_value_sizes(setup, last, field);
-                            for (value, vsize) in sizes {
-                                let (c, o, e) = views[last].per.get(&(i, value)).cloned().unwrap_or_default();
-                                let counts = counts_of(&c, o, e, vsize, soak);
-                                fill_gate_record(&counts, &rollout_counts, &mut gate_rec);
-                                let rec = Record { slots: &gate_rec, missing: &[0] };
-                                let _ = interp::run(setup.policy, f, &rec, &mut bits);
-                                acc.add_value(field as u16, &bits);
+                    total.offered += v.all.offered;
+                    total.exposed += v.all.exposed;
+                    size += pop.ring_devices[r].len() as u64;
+                }
+                let rollout_counts = counts_of(&total, size, i64::from(t1));
+                if let Some(mut acc) = GateAcc::new(setup.policy, gate) {
+                    fill_gate_record(&whole, &rollout_counts, &mut gate_rec);
+                    let _ = interp::run(setup.policy, f, &Record { slots: &gate_rec, missing: &[0] }, &mut bits);
+                    acc.add_whole(&bits);
+                    for (i, &field) in setup.per_fields.iter().enumerate() {
+                        for &(value, vsize) in &setup.ring_value_sizes[last][i] {
+                            let tally = views[last].per[i].get(value as usize).copied().unwrap_or_default();
+                            fill_gate_record(&counts_of(&tally, vsize, soak), &rollout_counts, &mut gate_rec);
+                            let _ = interp::run(setup.policy, f, &Record { slots: &gate_rec, missing: &[0] }, &mut bits);
+                            acc.add_value(field as u16, &bits);
+                        }
+                    }
+                    match acc.finish(soak) {
+                        GateDecision::Promote => {
+                            started[last + 1] = Some(t1);
+                            start_ring(&mut w, last + 1, t1, tick);
+                            if last + 2 == n_rings {
+                                time_to_full = Some(t1);
                             }
                         }
-                        match acc.finish(soak) {
-                            GateDecision::Promote => {
-                                started[last + 1] = Some(t1);
-                                start_ring(last + 1, t1, &mut devs, &mut buckets);
-                                if last + 2 == n_rings {
-                                    time_to_full = Some(t1);
+                        GateDecision::Abort { clauses } => {
+                            let reason = clauses
+                                .first()
+                                .and_then(|c| setup.clause_reasons.get(c.index()))
+                                .cloned()
+                                .unwrap_or_else(|| "abort".to_string());
+                            aborted = Some((last, t1, reason));
+                            w.queue.clear();
+                            // Every device of a started ring hears the abort at its next check-in.
+                            for (r, s) in started.iter().enumerate() {
+                                if s.is_none() {
+                                    continue;
                                 }
-                            }
-                            GateDecision::Abort { clauses } => {
-                                let reason = clauses
-                                    .first()
-                                    .and_then(|c| setup.clause_reasons.get(c.index()))
-                                    .cloned()
-                                    .unwrap_or_else(|| "abort".to_string());
-                                aborted = Some((last, t1, reason));
-                                queue.clear();
-                                // Every device of a started ring hears the abort at its next check-in.
-                                for (r, s) in started.iter().enumerate() {
-                                    if s.is_some() {
-                                        for &d in &pop.ring_devices[r] {
-                                            let dev = &mut devs[d as usize];
-                                            if dev.needs_abort() {
-                                                dev.abort_pending = true;
-                                                if dev.next_time() == u32::MAX {
-                                                    dev.schedule_checkin_after(setup.fleet.classes[pop.class_of(d as usize)].poll_every, t1);
-                                                    let k = (dev.next_time() / step).min(n_ticks).max(tick + 1);
-                                                    buckets[k as usize].push(d);
-                                                }
-                                            }
+                                for &d in &pop.ring_devices[r] {
+                                    let poll = setup.fleet.classes[pop.class_of(d as usize)].poll_every;
+                                    let dev = &mut w.devs[d as usize];
+                                    if dev.needs_abort() {
+                                        dev.abort_pending = true;
+                                        if dev.next_time() == u32::MAX {
+                                            dev.schedule_checkin_after(poll, t1);
+                                            let when = dev.next_time();
+                                            w.file(when, d, tick);
                                         }
                                     }
                                 }
                             }
-                            GateDecision::Hold { .. } => {}
                         }
+                        GateDecision::Hold { .. } => {}
                     }
                 }
             }
         }
 
-        // 6. Timeline points.
-        if t1 % setup.timeline_step == 0 || tick + 1 == n_ticks {
+        // 5. Timeline points.
+        if t1 % setup.timeline_step == 0 {
             for r in 0..n_rings {
                 let done = [Status::Succeeded, Status::Failed, Status::RolledBack, Status::Bricked]
                     .iter()
-                    .map(|&s| views[r].counts[s as usize])
+                    .map(|&s| views[r].all.counts[s as usize])
                     .sum::<i64>();
                 timeline[r].reported_done.push(done.max(0) as u32);
-                timeline[r].true_done.push(true_done[r].max(0) as u32);
-                timeline[r].exposed.push(true_exposed[r].max(0) as u32);
+                timeline[r].true_done.push(w.true_done[r].max(0) as u32);
+                timeline[r].exposed.push(w.true_exposed[r].max(0) as u32);
             }
         }
 
-        // 7. Done? The full ring started (or an abort), and nothing in progress or waiting.
-        let settled = (time_to_full.is_some() || aborted.is_some() || started.iter().all(Option::is_some))
-            && queue.is_empty()
-            && pending_deltas.is_empty()
-            && buckets[tick as usize + 1..].iter().all(Vec::is_empty);
+        // 6. Done? The last ring started (or an abort), and nothing in progress or waiting.
+        let settled = (time_to_full.is_some() || aborted.is_some() || n_rings <= 1)
+            && w.queue.is_empty()
+            && w.pending.is_empty()
+            && w.buckets[tick as usize + 1..].iter().all(Vec::is_empty);
         if settled {
             end = t1;
             break;
-        }
-        // Truth counts are refreshed from device states at timeline points only (cheap enough).
-        if (t1 + step) % setup.timeline_step == 0 {
-            for r in 0..n_rings {
-                true_done[r] = 0;
-                true_exposed[r] = 0;
-                for &d in &pop.ring_devices[r] {
-                    let dev = &devs[d as usize];
-                    true_done[r] += i64::from(dev.truth.is_done());
-                    true_exposed[r] += i64::from(dev.exposed());
-                }
-            }
         }
     }
 
     // Final counts, true state.
     let mut counts = Counts::default();
-    for dev in &devs {
+    for dev in &w.devs {
         counts.exposed += u64::from(dev.exposed());
         counts.affected += u64::from(dev.affected());
         match dev.truth {
@@ -483,10 +556,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             Status::Failed => counts.failed += 1,
             Status::Succeeded => counts.succeeded += 1,
             Status::Denied => counts.denied += 1,
+            Status::Offline => counts.offline += 1,
             _ => {}
-        }
-        if dev.truth == Status::Offline {
-            counts.offline += 1;
         }
     }
     let outcome = match &aborted {
@@ -502,26 +573,17 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         duration_s: f64::from(end),
         counts,
         timeline,
-        events,
+        events: w.events,
     }
-}
-
-/// Sizes of a ring per value of a static enum field (for `per` gates): values present only.
-fn ring_value_sizes(setup: &Setup<'_>, ring: usize, field: usize) -> Vec<(u64, u64)> {
-    let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
-    for &d in &setup.pop.ring_devices[ring] {
-        *sizes.entry(device::static_value(setup, field, d as usize)).or_default() += 1;
-    }
-    sizes.into_iter().collect()
 }
 
 /// Processes sorted device ids in parallel chunks, each chunk owning a disjoint slice of `devs`.
-fn par_chunks(ids: &[u32], devs: &mut [Dev], process: &(dyn Fn(&[u32], &mut [Dev], usize) -> ChunkOut + Sync)) -> Vec<ChunkOut> {
+fn par_chunks(ids: &[u32], chunk: usize, devs: &mut [Dev], process: &(dyn Fn(&[u32], &mut [Dev], usize) -> ChunkOut + Sync)) -> Vec<ChunkOut> {
     // Split `devs` at the chunk boundaries of `ids` (ids are sorted, so slices are disjoint).
     let mut pieces: Vec<(&[u32], &mut [Dev], usize)> = Vec::new();
     let mut rest: &mut [Dev] = devs;
     let mut offset = 0usize;
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(chunk) {
         let last = *chunk.last().unwrap_or(&0) as usize + 1;
         let (head, tail) = rest.split_at_mut(last - offset);
         pieces.push((chunk, head, offset));
