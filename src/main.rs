@@ -4,13 +4,9 @@
 //! 1 the package or release has a problem, 2 usage or IO problems; `simulate` adds 3 for inconclusive).
 //! Each subcommand lives in `cmd/`; this file only parses arguments and dispatches.
 
-mod cmd;
-mod diag;
-mod error;
-mod output;
-mod package;
-
 use std::process::ExitCode;
+
+use fleetgate::{cmd, diag};
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +44,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     Review(cmd::review::Args),
     Diff(cmd::diff::Args),
+    Keygen(cmd::keygen::Args),
+    Verify(cmd::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +60,8 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Review(args) => cmd::review::run(args),
         Command::Diff(args) => cmd::diff::run(args),
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

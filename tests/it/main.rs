@@ -8,6 +8,8 @@ mod build;
 mod check;
 mod fmt;
 mod plan;
+mod sign;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
