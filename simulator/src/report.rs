@@ -162,7 +162,9 @@ pub fn human(r: &Report) -> String {
             Verdict::Fail => "FAIL",
             Verdict::Inconclusive => "inconclusive",
         };
-        let _ = writeln!(out, "  {mark:<12} {}   measured {} over {} trials", j.expectation, judged_text(j), j.trials);
+        // A `*` expectation is judged once per scenario: say which.
+        let which = if j.expectation.trim_start().starts_with('*') { format!(" [{}]", j.scenario) } else { String::new() };
+        let _ = writeln!(out, "  {mark:<12} {}{which}   measured {} over {} trials", j.expectation, judged_text(j), j.trials);
     }
     let _ = writeln!(out, "\nverdict: {}", r.verdict.name());
     out
