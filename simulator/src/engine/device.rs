@@ -277,11 +277,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         f
     }
 
-    /// Sets the device's true status, noting the change of the ring's done count.
+    /// Sets the device's true status, noting changes of the ring's done count and of the devices in
+    /// progress.
     fn set_truth(&self, id: u32, dev: &mut Dev, status: Status, out: &mut ChunkOut) {
-        let delta = i32::from(status.is_done()) - i32::from(dev.truth.is_done());
-        if delta != 0 {
-            out.truth.push((self.setup.pop.ring[id as usize], delta, 0));
+        let busy = |s: Status| i32::from(matches!(s, Status::Updating | Status::Verifying));
+        let done = i32::from(status.is_done()) - i32::from(dev.truth.is_done());
+        let progress = busy(status) - busy(dev.truth);
+        if done != 0 || progress != 0 {
+            out.truth.push((self.setup.pop.ring[id as usize], done, 0, progress));
         }
         dev.truth = status;
     }
@@ -417,7 +420,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                         dev.on_new |= 1 << plane;
                         if dev.flags & EXPOSED == 0 {
                             dev.flags |= EXPOSED;
-                            out.truth.push((self.setup.pop.ring[id as usize], 0, 1));
+                            out.truth.push((self.setup.pop.ring[id as usize], 0, 1, 0));
                         }
                         Event::Booted { plane }
                     }

@@ -53,6 +53,8 @@ const SERIAL: usize = 256;
 const MIN_CHUNK: usize = 128;
 /// The planner's view counts a silent device as bricked after this long.
 const BRICK_SILENCE: u32 = 24 * 3600;
+/// A trial ends once nothing has progressed for this long (after the last ring started or an abort).
+const SETTLE: u32 = 24 * 3600;
 
 /// The evaluator every simulated device uses.
 pub type Evaluator<'p> = fleetgate_agents::eval::Native<'p>;
@@ -233,8 +235,9 @@ pub(crate) struct ChunkOut {
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
-    /// Changes of the true state, per ring: devices done, devices exposed.
-    pub truth: Vec<(u8, i32, i32)>,
+    /// Changes of the true state, per ring: devices done, devices exposed, devices in progress
+    /// (updating or verifying).
+    pub truth: Vec<(u8, i32, i32, i32)>,
     pub events: u64,
 }
 
@@ -271,6 +274,10 @@ struct World<'s, 'a> {
     queue: std::collections::VecDeque<(u32, u32)>,
     true_done: Vec<i64>,
     true_exposed: Vec<i64>,
+    /// Devices updating or verifying, in truth.
+    in_progress: i64,
+    /// The last tick at which a device finished or was in progress.
+    last_progress: u32,
     events: u64,
 }
 
@@ -314,9 +321,13 @@ impl World<'_, '_> {
             for delta in out.deltas {
                 self.pending.entry(delta.tick.max(tick)).or_default().push(delta);
             }
-            for (ring, done, exposed) in out.truth {
+            for (ring, done, exposed, progress) in out.truth {
                 self.true_done[usize::from(ring)] += i64::from(done);
                 self.true_exposed[usize::from(ring)] += i64::from(exposed);
+                self.in_progress += i64::from(progress);
+                if done != 0 {
+                    self.last_progress = tick;
+                }
             }
             requests.extend(out.requests);
         }
@@ -350,6 +361,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         queue: std::collections::VecDeque::new(),
         true_done: vec![0; n_rings],
         true_exposed: vec![0; n_rings],
+        in_progress: 0,
+        last_progress: 0,
         events: 0,
     };
     let mut views: Vec<View> =
@@ -534,11 +547,18 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             }
         }
 
-        // 6. Done? The last ring started (or an abort), and nothing in progress or waiting.
+        // 6. Done? The last ring started (or an abort), no offer waiting, no report on its way, no
+        //    device updating or verifying, and no device finished for a day: what is left are devices
+        //    whose rails keep them where they are.
+        if w.in_progress > 0 {
+            w.last_progress = tick;
+        }
+        let quiet_for = (tick - w.last_progress) * step;
         let settled = (time_to_full.is_some() || aborted.is_some() || n_rings <= 1)
             && w.queue.is_empty()
             && w.pending.is_empty()
-            && w.buckets[tick as usize + 1..].iter().all(Vec::is_empty);
+            && w.in_progress == 0
+            && (quiet_for >= SETTLE || w.buckets[tick as usize + 1..].iter().all(Vec::is_empty));
         if settled {
             end = t1;
             break;
