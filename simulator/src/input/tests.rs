@@ -84,7 +84,7 @@ fn fleet_errors(text: &str) -> Vec<(usize, &'static str)> {
 fn the_example_inputs_parse() {
     let schema = edge_ai();
     let fleet = fleet::parse(FLEET, &schema).unwrap_or_else(|e| panic!("{e:#?}"));
-    assert_eq!(fleet.devices, 1_000_000);
+    assert_eq!(fleet.devices, 100_000);
     assert_eq!(
         fleet.classes.iter().map(|c| c.count).sum::<u64>(),
         1_000_000
@@ -148,7 +148,7 @@ fn fleet_errors_point_at_their_line() {
         fleet_errors(&bad),
         vec![(25, "fleetgate::sim::shares_do_not_add_up")]
     );
-    let bad = FLEET.replace("devices = 1_000_000", "devices = 1_000_000\ncolour = 3");
+    let bad = FLEET.replace("devices = 100_000", "devices = 100_000\ncolour = 3");
     assert_eq!(fleet_errors(&bad)[0].1, "fleetgate::sim::invalid_input");
     let bad = FLEET.replace(
         "region = { eu_west = 0.30,",
