@@ -380,6 +380,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let mut end = horizon;
 
     let start_ring = |w: &mut World<'_, '_>, r: usize, t: u32, tick: u32| {
+        // A ring starting is progress: its devices are about to check in.
+        w.last_progress = tick;
         for &d in &setup.pop.ring_devices[r] {
             let dev = &mut w.devs[d as usize];
             let poll = setup.fleet.classes[usize::from(dev.class)].poll_every;
@@ -434,6 +436,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 }
             }
             granted.sort_unstable();
+            if !granted.is_empty() {
+                w.last_progress = tick;
+            }
             w.run(&granted, tick, false, &|ctx, id, dev, out| ctx.offer(id, dev, t1, out));
         }
 
