@@ -13,3 +13,4 @@ pub mod stats;
 pub mod report;
 pub mod result;
 pub mod engine;
+pub mod shard;

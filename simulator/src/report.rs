@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::result::{Band, Bounds, Judged, Summary};
 use crate::stats::Verdict;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Inputs {
     /// FNV-1a 64 of the package's sources (all files, sorted by path), fleet and release files.
     pub package: String,
@@ -24,6 +24,8 @@ pub struct Inputs {
 pub struct EarlyStop {
     pub batch: u64,
     pub max_trials: u64,
+    /// Trials per scenario actually run.
+    pub trials_used: u64,
     /// Whether every expectation was decided before `max_trials`.
     pub decided: bool,
 }
@@ -51,6 +53,58 @@ pub struct Report {
 
 pub const FORMAT: &str = "fleetgate-simulation";
 pub const VERSION: u32 = 1;
+
+/// Everything about a run except its trials: what a shard's part file carries so that `merge` can
+/// build the same report as the single run.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Meta {
+    pub package: String,
+    pub release: String,
+    pub inputs: Inputs,
+    pub seed: u64,
+    /// Trials per scenario.
+    pub trials: u64,
+    pub devices: u64,
+    pub horizon_s: f64,
+    pub timeline_step_s: f64,
+    pub rings: Vec<String>,
+    /// The expectations as written; parsed again when judging.
+    pub expectations: Vec<String>,
+    /// The scenarios simulated, in order.
+    pub scenarios: Vec<String>,
+}
+
+/// Builds the report from the run's metadata and every scenario's trials (sorted by trial).
+pub fn build(meta: &Meta, per_scenario: &[(String, Vec<crate::result::TrialResult>)], early_stop: Option<EarlyStop>) -> Report {
+    let summaries: Vec<Summary> = per_scenario.iter().map(|(name, rs)| crate::result::summarise(name, &meta.rings, rs)).collect();
+    let mut judged = Vec::new();
+    for text in &meta.expectations {
+        // INVARIANT: the texts were parsed when the release was read; a part file is checked the same way.
+        let Ok(e) = crate::input::expect::parse(text) else { continue };
+        for (name, rs) in per_scenario {
+            if e.scenario.as_ref().is_none_or(|s| s == name) {
+                judged.push(crate::result::judge(&e, name, rs, meta.devices));
+            }
+        }
+    }
+    let verdict = judged.iter().map(|j| j.verdict).max().unwrap_or(Verdict::Pass);
+    Report {
+        format: FORMAT,
+        version: VERSION,
+        package: meta.package.clone(),
+        release: meta.release.clone(),
+        inputs: meta.inputs.clone(),
+        seed: meta.seed,
+        trials: meta.trials,
+        devices: meta.devices,
+        horizon_s: meta.horizon_s,
+        timeline_step_s: meta.timeline_step_s,
+        early_stop,
+        scenarios: summaries,
+        expectations: judged,
+        verdict,
+    }
+}
 
 pub fn fnv1a64(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

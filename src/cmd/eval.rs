@@ -65,8 +65,15 @@ pub struct Args {
     pub format: EvalFormat,
 }
 
+/// The largest record file `eval` reads (docs/security.md): records are a few hundred bytes.
+const MAX_RECORD_FILE: usize = 1024 * 1024;
+
 fn read_json(path: &Path) -> Result<Json, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, &e))?;
+    let bytes = crate::cmd::verify::read_limited(path, MAX_RECORD_FILE, |size| {
+        CliError::usage(format!("`{}` is {size} bytes, more than the {MAX_RECORD_FILE} bytes a record file may have", path.display()))
+            .help("records are JSON objects keyed by field name")
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| CliError::usage(format!("`{}` is not UTF-8 text", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
         CliError::usage(format!("`{}` is not valid JSON: {}", path.display(), e.to_string().to_lowercase()))
             .help("records are JSON objects keyed by field name")

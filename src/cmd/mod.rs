@@ -7,10 +7,13 @@ pub mod diff;
 pub mod eval;
 pub mod fmt;
 pub mod inputs;
+pub mod merge;
+pub mod keygen;
 pub mod plan;
 pub mod simulate;
 pub mod review;
 pub mod test;
+pub mod verify;
 
 use fleetgate_compiler::engine::Engines;
 

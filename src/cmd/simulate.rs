@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use fleetgate_simulator::engine::{self, Setup};
 use fleetgate_simulator::input::{FileKind, fleet, release};
-use fleetgate_simulator::report::{self, Inputs, Report};
-use fleetgate_simulator::result::{self, TrialResult};
+use fleetgate_simulator::report::{self, EarlyStop, Inputs, Meta, Report};
+use fleetgate_simulator::result::TrialResult;
+use fleetgate_simulator::shard::{self, Part};
 use fleetgate_simulator::stats::Verdict;
 
 use crate::cmd::common;
@@ -62,6 +63,20 @@ pub struct Args {
     /// Exit 0 when an expectation is inconclusive (it is still reported).
     #[arg(long)]
     pub allow_inconclusive: bool,
+    /// Run only the trials `t` with `t mod N == K` and write them to `--out DIR` for `fleetgate merge`
+    /// (how a run spreads over a CI matrix, a Kubernetes Indexed Job or a Slurm array).
+    #[arg(long, value_name = "K/N", requires = "out", conflicts_with_all = ["json", "junit", "html", "until_decided"])]
+    pub shard: Option<String>,
+    /// Where a shard writes its part file (`part-K-of-N.json`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run trials in batches of `--trials` (in trial order) until every expectation is decided or
+    /// `--max-trials` is reached; the report says how many were used.
+    #[arg(long)]
+    pub until_decided: bool,
+    /// The most trials per scenario `--until-decided` runs (default: 20 batches).
+    #[arg(long, requires = "until_decided")]
+    pub max_trials: Option<u64>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -106,84 +121,134 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
     let scenarios: Vec<&release::Scenario> =
         rel.scenarios.iter().filter(|s| args.scenarios.is_empty() || args.scenarios.contains(&s.name)).collect();
-    let total = trials * scenarios.len() as u64;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(indicatif::ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} trials, {eta} left").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-        b
-    });
-    let mut per_scenario: Vec<(String, Vec<TrialResult>)> = Vec::new();
-    for s in &scenarios {
-        if let Some(b) = &bar {
-            b.set_message(s.name.clone());
-        }
-        let mut results = Vec::with_capacity(trials as usize);
-        for t in 0..trials {
-            results.push(pool.install(|| engine::run_trial(&setup, s, t)));
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
-        }
-        per_scenario.push((s.name.clone(), results));
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-
     let package_bytes: Vec<u8> =
         ready.sources.iter().flat_map(|(_, f)| f.name.bytes().chain([0]).chain(f.text.bytes()).chain([0])).collect();
-    let inputs = Inputs { package: report::fnv1a64(&package_bytes), fleet: report::fnv1a64(fleet_text.as_bytes()), release: report::fnv1a64(release_text.as_bytes()) };
-    let report = build_report(&ready, &schema, &rel, &fleet, &per_scenario, trials, args.seed, inputs, &setup);
-    crate::out!("{}", report::human(&report));
-    if let Some(p) = &args.json {
-        std::fs::write(p, report.to_json()).map_err(|e| CliError::write(p, &e))?;
-    }
-    if let Some(p) = &args.junit {
-        std::fs::write(p, report::junit(&report)).map_err(|e| CliError::write(p, &e))?;
-    }
-    if let Some(p) = &args.html {
-        std::fs::write(p, report::html(&report, &per_scenario)).map_err(|e| CliError::write(p, &e))?;
-    }
-    Ok(ExitCode::from(report.exit_status(args.allow_inconclusive)))
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn build_report(
-    ready: &common::Ready,
-    schema: &fleetgate_simulator::schema::Schema,
-    rel: &release::Release,
-    fleet: &fleet::Fleet,
-    per_scenario: &[(String, Vec<TrialResult>)],
-    trials: u64,
-    seed: u64,
-    inputs: Inputs,
-    setup: &Setup<'_>,
-) -> Report {
-    let package = ready.package_name();
-    let summaries: Vec<_> = per_scenario.iter().map(|(name, rs)| result::summarise(name, &schema.rings, rs)).collect();
-    let mut judged = Vec::new();
-    for e in &rel.expectations {
-        for (name, rs) in per_scenario {
-            if e.scenario.as_ref().is_none_or(|s| s == name) {
-                judged.push(result::judge(e, name, rs, fleet.devices));
-            }
-        }
-    }
-    let verdict = judged.iter().map(|j| j.verdict).max().unwrap_or(Verdict::Pass);
-    Report {
-        format: report::FORMAT,
-        version: report::VERSION,
-        package,
+    let mut meta = Meta {
+        package: ready.package_name(),
         release: rel.name.clone(),
-        inputs,
-        seed,
+        inputs: Inputs { package: report::fnv1a64(&package_bytes), fleet: report::fnv1a64(fleet_text.as_bytes()), release: report::fnv1a64(release_text.as_bytes()) },
+        seed: args.seed,
         trials,
         devices: fleet.devices,
         horizon_s: rel.horizon,
         timeline_step_s: f64::from(setup.timeline_step),
-        early_stop: None,
-        scenarios: summaries,
-        expectations: judged,
-        verdict,
+        rings: schema.rings.clone(),
+        expectations: rel.expectations.iter().map(|e| e.text.clone()).collect(),
+        scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
+    };
+    let shard = match &args.shard {
+        Some(text) => Some(shard::parse_shard(text).map_err(|e| CliError::usage(e).help("write `--shard K/N` with 0 <= K < N, e.g. `--shard 0/4`"))?),
+        None => None,
+    };
+    let run_trials = |which: &mut dyn Iterator<Item = u64>, bar: &Option<indicatif::ProgressBar>, s: &release::Scenario| -> Vec<TrialResult> {
+        let mut results = Vec::new();
+        for t in which {
+            results.push(pool.install(|| engine::run_trial(&setup, s, t)));
+            if let Some(b) = bar {
+                b.inc(1);
+            }
+        }
+        results
+    };
+    let progress = |total: u64| {
+        std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} trials, {eta} left")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        })
+    };
+
+    let mut per_scenario: Vec<(String, Vec<TrialResult>)> = scenarios.iter().map(|s| (s.name.clone(), Vec::new())).collect();
+    let mut early_stop = None;
+    if let Some((k, n)) = shard {
+        let mine = (0..trials).filter(|t| t % n == k).count() as u64;
+        let bar = progress(mine * scenarios.len() as u64);
+        for (s, (_, results)) in scenarios.iter().zip(per_scenario.iter_mut()) {
+            if let Some(b) = &bar {
+                b.set_message(s.name.clone());
+            }
+            *results = run_trials(&mut (0..trials).filter(|t| t % n == k), &bar, s);
+        }
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let dir = args.out.clone().unwrap_or_default();
+        std::fs::create_dir_all(&dir).map_err(|e| CliError::write(&dir, &e))?;
+        let path = dir.join(Part::file_name(k, n));
+        let part = Part::new(k, n, meta, per_scenario);
+        let text = serde_json::to_string(&part).map_err(|e| CliError::usage(format!("cannot encode the part: {e}")))?;
+        std::fs::write(&path, text).map_err(|e| CliError::write(&path, &e))?;
+        crate::outln!("wrote {}: {mine} of {trials} trials of {} scenario(s); combine the parts with `fleetgate merge`", path.display(), scenarios.len());
+        return Ok(ExitCode::SUCCESS);
     }
+    if args.until_decided {
+        let max = args.max_trials.unwrap_or(trials.saturating_mul(20)).max(trials);
+        let bar = progress(max * scenarios.len() as u64);
+        let mut used = 0u64;
+        let decided = loop {
+            let next = (used + trials).min(max);
+            for (s, (_, results)) in scenarios.iter().zip(per_scenario.iter_mut()) {
+                if let Some(b) = &bar {
+                    b.set_message(s.name.clone());
+                }
+                results.extend(run_trials(&mut (used..next), &bar, s));
+            }
+            used = next;
+            meta.trials = used;
+            let so_far = report::build(&meta, &per_scenario, None);
+            let decided = so_far.expectations.iter().all(|j| j.verdict != Verdict::Inconclusive);
+            if decided || used >= max {
+                break decided;
+            }
+        };
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        early_stop = Some(EarlyStop { batch: trials, max_trials: max, trials_used: used, decided });
+    } else {
+        let bar = progress(trials * scenarios.len() as u64);
+        for (s, (_, results)) in scenarios.iter().zip(per_scenario.iter_mut()) {
+            if let Some(b) = &bar {
+                b.set_message(s.name.clone());
+            }
+            *results = run_trials(&mut (0..trials), &bar, s);
+        }
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+    }
+    let report = report::build(&meta, &per_scenario, early_stop);
+    write_reports(&report, &per_scenario, args.json.as_deref(), args.junit.as_deref(), args.html.as_deref())?;
+    Ok(ExitCode::from(report.exit_status(args.allow_inconclusive)))
+}
+
+/// Prints the summary and writes the requested reports (shared with `merge`).
+pub fn write_reports(
+    report: &Report,
+    per_scenario: &[(String, Vec<TrialResult>)],
+    json: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    crate::out!("{}", report::human(report));
+    if let Some(e) = &report.early_stop {
+        crate::outln!(
+            "early stopping: {} trials per scenario{}",
+            e.trials_used,
+            if e.decided { ", every expectation decided" } else { "; the maximum was reached before every expectation was decided" }
+        );
+    }
+    if let Some(p) = json {
+        std::fs::write(p, report.to_json()).map_err(|e| CliError::write(p, &e))?;
+    }
+    if let Some(p) = junit {
+        std::fs::write(p, report::junit(report)).map_err(|e| CliError::write(p, &e))?;
+    }
+    if let Some(p) = html {
+        std::fs::write(p, report::html(report, per_scenario)).map_err(|e| CliError::write(p, &e))?;
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod build;
 mod check;
 mod fmt;
 mod plan;
+mod shard;
 mod sign;
 mod simulate;
 
