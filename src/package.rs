@@ -44,12 +44,22 @@ pub fn policy_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
     Ok(files)
 }
 
+/// Reads at most one byte more than a source file may have: a huge file is reported as too large
+/// without being read into memory.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, CliError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
+    let mut bytes = Vec::new();
+    file.take(fleetgate_lang::limits::MAX_SOURCE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| CliError::io(path, &e))?;
+    Ok(bytes)
+}
+
 /// Loads a package. An empty package is not an IO error: the caller reports it as a diagnostic.
 pub fn load(path: &Path) -> Result<Loaded, CliError> {
     let files = policy_files(path)?;
     let mut sources = Sources::new();
     for f in &files {
-        let bytes = std::fs::read(f).map_err(|e| CliError::io(f, &e))?;
+        let bytes = read_bounded(f)?;
         sources.add_bytes(f.display().to_string(), &bytes);
     }
     Ok(Loaded { sources, files })

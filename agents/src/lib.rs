@@ -11,6 +11,7 @@
 //! - [`record`]: device records from telemetry, versions, clock and desired state;
 //! - [`driver`]: the storage/clock/transport traits and the journaling [`Agent`];
 //! - [`mem`]: an in-memory flash model with fault injection (tests, sessions, simulator);
+//! - [`trust`]: which policy artifacts a device accepts (trusted key, serials never going back);
 //! - `session` (feature `std`): replays a scripted session into a JSON-lines transcript.
 //!
 //! Architecture invariants:
@@ -49,8 +50,9 @@ pub mod record;
 #[cfg(feature = "std")]
 pub mod session;
 pub mod state;
+pub mod trust;
 
-pub use driver::{Agent, Clock, Fault, Image, Observer, PowerLoss, Storage, Transport};
+pub use driver::{Agent, Clock, Fault, Image, Observer, Parked, PowerLoss, Storage, Transport};
 pub use eval::{Evaluator, Interp, ProfileEvaluator};
 pub use machine::{
     Action, Actions, Config, ConfigError, Ctx, Decision, Desired, Event, Order, Profile, Status,
@@ -59,3 +61,4 @@ pub use machine::{
 pub use mem::MemStorage;
 pub use record::RecordBuf;
 pub use state::{Phase, State};
+pub use trust::{Accepted, Admitted, Refusal, Trust};

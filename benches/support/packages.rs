@@ -15,7 +15,11 @@ pub struct Loaded {
 }
 
 fn policy_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).expect("readable package").flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("readable package")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -28,15 +32,27 @@ fn policy_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Loads, checks and compiles `policies/<name>`.
 pub fn load(name: &str) -> Loaded {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies")
+        .join(name);
     let mut files = Vec::new();
     policy_files(&dir, &mut files);
     let mut sources = Sources::new();
     for f in files {
-        sources.add(f.display().to_string(), std::fs::read_to_string(&f).expect("readable policy"));
+        sources.add(
+            f.display().to_string(),
+            std::fs::read_to_string(&f).expect("readable policy"),
+        );
     }
     let checked = fleetgate_lang::check(&sources);
-    let package = checked.package.unwrap_or_else(|| panic!("{name} has errors: {:?}", checked.diagnostics));
-    let compiled = fleetgate_compiler::compile(&package, &sources).unwrap_or_else(|e| panic!("{name} does not compile: {e:?}"));
-    Loaded { sources, package, compiled }
+    let package = checked
+        .package
+        .unwrap_or_else(|| panic!("{name} has errors: {:?}", checked.diagnostics));
+    let compiled = fleetgate_compiler::compile(&package, &sources)
+        .unwrap_or_else(|e| panic!("{name} does not compile: {e:?}"));
+    Loaded {
+        sources,
+        package,
+        compiled,
+    }
 }

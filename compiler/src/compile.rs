@@ -345,6 +345,10 @@ pub fn compile(pkg: &Package, sources: &Sources) -> Result<Compiled, Vec<Diagnos
     let bytes = artifact.encode();
     let policy = match verify(&bytes) {
         Ok(p) => p,
+        // A size limit of devices, not a compiler bug (docs/security.md).
+        Err(artifact::ArtifactError::TooLarge { len, max }) => {
+            return Err(vec![diag::artifact_too_large(pkg_span(pkg), len, max)]);
+        }
         Err(e) => return Err(vec![diag::internal(pkg_span(pkg), &e.to_string())]),
     };
     let sidecar = sidecar(pkg, &artifact, table.infos, table.reasons);

@@ -77,6 +77,20 @@ pub fn code_too_large(span: Span) -> Diagnostic {
     )
 }
 
+pub fn artifact_too_large(span: Span, len: usize, max: usize) -> Diagnostic {
+    help(
+        error(
+            "fleetgate::compile::artifact_too_large",
+            span,
+            format!(
+                "the compiled artifact is {len} bytes, more than the {max} bytes a device accepts"
+            ),
+            "in this package",
+        ),
+        "split the policies into several packages",
+    )
+}
+
 pub fn never_fires(span: Span, why: &str) -> Diagnostic {
     help(
         warning(

@@ -3,7 +3,10 @@
 //!
 //! In: a function kind and a record. Out: clause conditions in the artifact's numbering. `Reference`
 //! walks the typed package; `Interp` runs the verified bytecode with the runtime's interpreter;
-//! `Native` (with the `native` feature of the runtime) runs Cranelift code made from the same bytecode.
+//! `Native` (with this crate's `native` feature, which turns on the runtime's) runs Cranelift code made
+//! from the same verified bytecode. Native code is made on request ([`Engines::compile_native`]):
+//! where it cannot be (a build without the feature, a machine Cranelift cannot target) the other
+//! engines still run and [`Engines::native_unavailable`] says why.
 
 use fleetgate_lang::typed::Package;
 use fleetgate_runtime::artifact::FunctionKind;
@@ -44,6 +47,8 @@ pub struct Engines<'a> {
     pub compiled: &'a Compiled,
     #[cfg(feature = "native")]
     pub native: Option<fleetgate_runtime::native::NativePolicy>,
+    /// Why there is no native code, once [`Engines::compile_native`] failed.
+    native_error: Option<String>,
 }
 
 /// Why an engine could not evaluate.
@@ -65,7 +70,37 @@ impl<'a> Engines<'a> {
             compiled,
             #[cfg(feature = "native")]
             native: None,
+            native_error: None,
         }
+    }
+
+    /// Every engine this build and machine can run: [`Engines::new`] plus native code where it can
+    /// be made (see [`Engines::native_unavailable`] otherwise).
+    pub fn with_native(pkg: &'a Package, compiled: &'a Compiled) -> Engines<'a> {
+        let mut engines = Engines::new(pkg, compiled);
+        // A failure is kept in `native_error`; the other engines run regardless.
+        let _ = engines.compile_native();
+        engines
+    }
+
+    /// Compiles the package's verified policy to native code, so that [`EngineKind::Native`] becomes
+    /// available. On failure the reason is returned and kept.
+    pub fn compile_native(&mut self) -> Result<(), EngineError> {
+        #[cfg(feature = "native")]
+        let result = fleetgate_runtime::native::NativePolicy::new(&self.compiled.policy)
+            .map(|native| self.native = Some(native))
+            .map_err(|e| e.to_string());
+        #[cfg(not(feature = "native"))]
+        let result: Result<(), String> = Err("this build of fleetgate has no native code (the `native` feature is off)".into());
+        if let Err(why) = &result {
+            self.native_error = Some(why.clone());
+        }
+        result.map_err(EngineError)
+    }
+
+    /// Why native code is not available, when it was asked for and could not be made.
+    pub fn native_unavailable(&self) -> Option<&str> {
+        self.native_error.as_deref()
     }
 
     /// The engines this build can run.

@@ -13,7 +13,12 @@ use fleetgate_runtime::ClauseBits;
 use fleetgate_runtime::artifact::FunctionKind;
 use fleetgate_runtime::decision;
 
-const DEVICE_FUNCTIONS: [FunctionKind; 4] = [FunctionKind::Rails, FunctionKind::Health, FunctionKind::Constraints, FunctionKind::Rings];
+const DEVICE_FUNCTIONS: [FunctionKind; 4] = [
+    FunctionKind::Rails,
+    FunctionKind::Health,
+    FunctionKind::Constraints,
+    FunctionKind::Rings,
+];
 
 fn check(a: EngineKind, b: EngineKind) {
     let records = common::count("FLEETGATE_DIFF_RECORDS", 100_000);
@@ -33,8 +38,12 @@ fn check(a: EngineKind, b: EngineKind) {
         for i in 0..records {
             let rec = sampler.device(&mut rng);
             for kind in DEVICE_FUNCTIONS {
-                engines.run(a, kind, Input::Device(&rec), &mut bits_a).expect("engine a runs");
-                engines.run(b, kind, Input::Device(&rec), &mut bits_b).expect("engine b runs");
+                engines
+                    .run(a, kind, Input::Device(&rec), &mut bits_a)
+                    .expect("engine a runs");
+                engines
+                    .run(b, kind, Input::Device(&rec), &mut bits_b)
+                    .expect("engine b runs");
                 assert_eq!(
                     bits_a,
                     bits_b,
@@ -55,16 +64,33 @@ fn check(a: EngineKind, b: EngineKind) {
             if i % 10 == 0 {
                 for g in 0..loaded.compiled.artifact.rollout.gates.len() as u8 {
                     let gate = sampler.gate(&mut rng);
-                    engines.run(a, FunctionKind::Gate(g), Input::Gate(&gate), &mut bits_a).expect("engine a runs");
-                    engines.run(b, FunctionKind::Gate(g), Input::Gate(&gate), &mut bits_b).expect("engine b runs");
-                    assert_eq!(bits_a, bits_b, "{}: gate {g} disagrees on {gate:?}", dir.display());
+                    engines
+                        .run(a, FunctionKind::Gate(g), Input::Gate(&gate), &mut bits_a)
+                        .expect("engine a runs");
+                    engines
+                        .run(b, FunctionKind::Gate(g), Input::Gate(&gate), &mut bits_b)
+                        .expect("engine b runs");
+                    assert_eq!(
+                        bits_a,
+                        bits_b,
+                        "{}: gate {g} disagrees on {gate:?}",
+                        dir.display()
+                    );
                     erroneous += bits_a.iter_error().count();
                 }
             }
         }
         // The generator must reach both outcomes and errors, or the comparison proves little.
-        assert!(fired > records / 10, "{}: only {fired} clauses fired over {records} records", dir.display());
-        assert!(erroneous > 0 || records < 1000, "{}: no erroneous clause over {records} records", dir.display());
+        assert!(
+            fired > records / 10,
+            "{}: only {fired} clauses fired over {records} records",
+            dir.display()
+        );
+        assert!(
+            erroneous > 0 || records < 1000,
+            "{}: no erroneous clause over {records} records",
+            dir.display()
+        );
     }
 }
 
@@ -81,8 +107,20 @@ fn every_package_test_passes_on_every_engine() {
         let kinds = engines.available();
         for r in testing::run_tests(&engines, &kinds) {
             for e in &r.expects {
-                assert!(e.disagree.is_empty(), "{}: engines disagree on test \"{}\": {:?}", dir.display(), r.name, e.actual);
-                assert!(e.passed, "{}: test \"{}\" fails: {:?}", dir.display(), r.name, e.actual);
+                assert!(
+                    e.disagree.is_empty(),
+                    "{}: engines disagree on test \"{}\": {:?}",
+                    dir.display(),
+                    r.name,
+                    e.actual
+                );
+                assert!(
+                    e.passed,
+                    "{}: test \"{}\" fails: {:?}",
+                    dir.display(),
+                    r.name,
+                    e.actual
+                );
             }
         }
     }

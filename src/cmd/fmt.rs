@@ -26,7 +26,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut failed = false;
     for path in &args.paths {
         for file in package::policy_files(path)? {
-            let bytes = std::fs::read(&file).map_err(|e| CliError::io(&file, &e))?;
+            let bytes = package::read_bounded(&file)?;
             let mut sources = fleetgate_lang::Sources::new();
             let id = sources.add_bytes(file.display().to_string(), &bytes);
             if let Some(d) = sources.rejection(id) {

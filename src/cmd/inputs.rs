@@ -65,6 +65,7 @@ pub fn read(path: &Path) -> Result<String, CliError> {
 }
 
 /// Input files, registered for diagnostics.
+#[derive(Default)]
 pub struct InputFiles {
     pub sources: Sources,
     pub fleet: Option<(fleetgate_lang::FileId, String)>,

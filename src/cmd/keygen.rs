@@ -44,8 +44,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     let mut seed = [0u8; SECRET_KEY_LEN];
     getrandom::fill(&mut seed).map_err(|e| {
-        CliError::usage(format!("cannot get random bytes from the operating system: {e}"))
-            .help("keys need the operating system's random source (`getrandom`)")
+        CliError::usage(format!(
+            "cannot get random bytes from the operating system: {e}"
+        ))
+        .help("keys need the operating system's random source (`getrandom`)")
     })?;
     let secret = SecretKey::from_seed(&seed);
     seed.fill(0);
@@ -79,18 +81,24 @@ fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<(), CliError> {
     #[cfg(not(unix))]
     let _ = private;
     let mut file = options.open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => CliError::usage(format!("`{}` already exists", path.display()))
-            .help("keygen never overwrites a key: choose another `--out` prefix"),
+        std::io::ErrorKind::AlreadyExists => {
+            CliError::usage(format!("`{}` already exists", path.display()))
+                .help("keygen never overwrites a key: choose another `--out` prefix")
+        }
         _ => CliError::write(path, &e),
     })?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| CliError::write(path, &e))
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CliError::write(path, &e))
 }
 
 /// Reads a small text file (a key file), refusing anything larger than a key file can be.
 fn read_key_text(path: &Path) -> Result<String, CliError> {
     let file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes).map_err(|e| CliError::io(path, &e))?;
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(path, &e))?;
     if bytes.len() as u64 > MAX_KEY_FILE {
         return Err(bad_key(path, "it is larger than a key file"));
     }
@@ -105,8 +113,12 @@ fn bad_key(path: &Path, why: impl std::fmt::Display) -> CliError {
 fn key_error(path: &Path, e: &KeyError) -> CliError {
     match e {
         KeyError::WrongKind { expected } => bad_key(path, e).help(match expected {
-            fleetgate_runtime::sign::KeyKind::Public => "give the `.pub` file: verifying never needs the private key",
-            fleetgate_runtime::sign::KeyKind::Private => "signing needs the private key, the `.key` file",
+            fleetgate_runtime::sign::KeyKind::Public => {
+                "give the `.pub` file: verifying never needs the private key"
+            }
+            fleetgate_runtime::sign::KeyKind::Private => {
+                "signing needs the private key, the `.key` file"
+            }
         }),
         _ => bad_key(path, e),
     }

@@ -34,12 +34,20 @@ pub struct Args {
 
 /// Reads at most `max` bytes of `path`; a longer file is refused without reading the rest. Exit 2 for
 /// IO errors, `too_large` (with the file's size) otherwise.
-pub fn read_limited(path: &Path, max: usize, too_large: impl FnOnce(u64) -> CliError) -> Result<Vec<u8>, CliError> {
+pub fn read_limited(
+    path: &Path,
+    max: usize,
+    too_large: impl FnOnce(u64) -> CliError,
+) -> Result<Vec<u8>, CliError> {
     let file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
     let mut bytes = Vec::new();
-    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| CliError::io(path, &e))?;
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(path, &e))?;
     if bytes.len() > max {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(bytes.len() as u64);
+        let size = std::fs::metadata(path)
+            .map(|m| m.len())
+            .unwrap_or(bytes.len() as u64);
         return Err(too_large(size));
     }
     Ok(bytes)

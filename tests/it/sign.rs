@@ -10,7 +10,10 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let prefix = dir.join(name);
     let run = fleetgate(&["keygen", "--out", path_str(&prefix)]);
     assert_eq!(status(&run), 0, "{}", stderr(&run));
-    (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")))
+    (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    )
 }
 
 /// `policies/smart-meter` built into `DIR/NAME`, signed by `key` with `serial`.
@@ -85,7 +88,10 @@ fn keygen_writes_a_private_and_a_public_key_file() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("release.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("release.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
     // Two runs make two different keys.
@@ -154,17 +160,68 @@ fn verify_refuses_with_the_reason() {
     let at = bytes.len() - 100;
     code_byte[at] ^= 0x01;
     let cases: Vec<(&str, PathBuf, PathBuf, Vec<&str>, &str)> = vec![
-        ("older serial", file.clone(), public.clone(), vec!["--min-serial", "8"], "older than the minimum 8"),
-        ("unsigned", unsigned, public.clone(), vec![], "is not signed"),
-        ("another key", signed(&dir, "b.fga", &other_key, 9), public.clone(), vec![], "signed by another key"),
-        ("another key, the other way", file.clone(), other_public, vec![], "signed by another key"),
-        ("serial changed", write("raised.fga", &raised), public.clone(), vec![], "bad signature"),
-        ("truncated", write("cut.fga", &bytes[..bytes.len() / 2]), public.clone(), vec![], "not a valid artifact"),
-        ("empty", write("empty.fga", b""), public.clone(), vec![], "not a valid artifact: artifact cut short"),
-        ("not an artifact", write("text.fga", b"hello, world"), public.clone(), vec![], "bad magic"),
+        (
+            "older serial",
+            file.clone(),
+            public.clone(),
+            vec!["--min-serial", "8"],
+            "older than the minimum 8",
+        ),
+        (
+            "unsigned",
+            unsigned,
+            public.clone(),
+            vec![],
+            "is not signed",
+        ),
+        (
+            "another key",
+            signed(&dir, "b.fga", &other_key, 9),
+            public.clone(),
+            vec![],
+            "signed by another key",
+        ),
+        (
+            "another key, the other way",
+            file.clone(),
+            other_public,
+            vec![],
+            "signed by another key",
+        ),
+        (
+            "serial changed",
+            write("raised.fga", &raised),
+            public.clone(),
+            vec![],
+            "bad signature",
+        ),
+        (
+            "truncated",
+            write("cut.fga", &bytes[..bytes.len() / 2]),
+            public.clone(),
+            vec![],
+            "not a valid artifact",
+        ),
+        (
+            "empty",
+            write("empty.fga", b""),
+            public.clone(),
+            vec![],
+            "not a valid artifact: artifact cut short",
+        ),
+        (
+            "not an artifact",
+            write("text.fga", b"hello, world"),
+            public.clone(),
+            vec![],
+            "bad magic",
+        ),
         (
             "too large",
-            write("big.fga", &vec![0u8; fleetgate_runtime::artifact::MAX_ARTIFACT_LEN + 1]),
+            write(
+                "big.fga",
+                &vec![0u8; fleetgate_runtime::artifact::MAX_ARTIFACT_LEN + 1],
+            ),
             public.clone(),
             vec![],
             "more than the 1048576 bytes a device accepts",
@@ -175,12 +232,18 @@ fn verify_refuses_with_the_reason() {
         assert_eq!(code, 1, "{name}: {err}");
         assert!(out.is_empty(), "{name}: {out}");
         assert!(err.contains(expected), "{name}: {err}");
-        assert!(err.contains(&format!("`{}`", file.display())), "{name}: {err}");
+        assert!(
+            err.contains(&format!("`{}`", file.display())),
+            "{name}: {err}"
+        );
         assert_error_style(&err);
     }
     let (code, _, err) = verify(&write("code.fga", &code_byte), &public, &[]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("bad signature") || err.contains("not a valid artifact"), "{err}");
+    assert!(
+        err.contains("bad signature") || err.contains("not a valid artifact"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -193,12 +256,32 @@ fn unreadable_inputs_exit_2() {
     let huge = dir.join("huge.pub");
     std::fs::write(&huge, vec![b'a'; 100_000]).unwrap();
     let cases: Vec<(&str, PathBuf, PathBuf, &str)> = vec![
-        ("missing artifact", dir.join("nope.fga"), public.clone(), "cannot read"),
-        ("missing key", file.clone(), dir.join("nope.pub"), "cannot read"),
+        (
+            "missing artifact",
+            dir.join("nope.fga"),
+            public.clone(),
+            "cannot read",
+        ),
+        (
+            "missing key",
+            file.clone(),
+            dir.join("nope.pub"),
+            "cannot read",
+        ),
         ("a directory", dir.clone(), public.clone(), "cannot read"),
-        ("private key given", file.clone(), key.clone(), "a public key file was expected"),
+        (
+            "private key given",
+            file.clone(),
+            key.clone(),
+            "a public key file was expected",
+        ),
         ("not a key file", file.clone(), garbage, "not a key file"),
-        ("a huge key file", file.clone(), huge, "larger than a key file"),
+        (
+            "a huge key file",
+            file.clone(),
+            huge,
+            "larger than a key file",
+        ),
     ];
     for (name, file, key, expected) in cases {
         let (code, _, err) = verify(&file, &key, &[]);
@@ -212,7 +295,14 @@ fn build_sign_needs_a_serial_and_a_private_key() {
     let dir = scratch("sign-build");
     let (key, public) = keygen(&dir, "k");
     let out = dir.join("a.fga");
-    let run = fleetgate(&["build", "policies/smart-meter", "-o", path_str(&out), "--sign", path_str(&key)]);
+    let run = fleetgate(&[
+        "build",
+        "policies/smart-meter",
+        "-o",
+        path_str(&out),
+        "--sign",
+        path_str(&key),
+    ]);
     assert_eq!(status(&run), 2);
     assert!(stderr(&run).contains("--serial"), "{}", stderr(&run));
     let run = fleetgate(&[
@@ -226,7 +316,11 @@ fn build_sign_needs_a_serial_and_a_private_key() {
         "1",
     ]);
     assert_eq!(status(&run), 2);
-    assert!(flat(&stderr(&run)).contains("a private key file was expected"), "{}", stderr(&run));
+    assert!(
+        flat(&stderr(&run)).contains("a private key file was expected"),
+        "{}",
+        stderr(&run)
+    );
     assert!(!out.exists(), "nothing written");
     let run = fleetgate(&[
         "build",
@@ -267,13 +361,18 @@ fn a_package_too_large_for_a_device_does_not_compile() {
     // the 1 MiB a device accepts. A clear diagnostic, not "a bug in fleetgate".
     let dir = scratch("too-large");
     let fields: String = (0..100).map(|k| format!("  f{k}: int\n")).collect();
-    std::fs::write(dir.join("schema.policy"), format!("device {{\n{fields}}}\nplane firmware\n")).unwrap();
+    std::fs::write(
+        dir.join("schema.policy"),
+        format!("device {{\n{fields}}}\nplane firmware\n"),
+    )
+    .unwrap();
     let ops = [">", "<", ">=", "<="];
     for part in 0..2 {
         let mut text = format!("rail r{part} {{\n");
         for c in 0..1300 {
-            let terms: Vec<String> =
-                (0..100).map(|k| format!("device.f{k} {} {}", ops[(c + k + part) % 4], c % 50 + k)).collect();
+            let terms: Vec<String> = (0..100)
+                .map(|k| format!("device.f{k} {} {}", ops[(c + k + part) % 4], c % 50 + k))
+                .collect();
             text.push_str(&format!("  deny \"x{c}\" when {}\n", terms.join(" and ")));
         }
         text.push_str("}\n");
@@ -283,8 +382,14 @@ fn a_package_too_large_for_a_device_does_not_compile() {
     let run = fleetgate(&["build", path_str(&dir), "-o", path_str(&out)]);
     assert_eq!(status(&run), 1, "{}", stderr(&run));
     let err = flat(&stderr(&run));
-    assert!(err.contains("fleetgate::compile::artifact_too_large"), "{err}");
-    assert!(err.contains("more than the 1048576 bytes a device accepts"), "{err}");
+    assert!(
+        err.contains("fleetgate::compile::artifact_too_large"),
+        "{err}"
+    );
+    assert!(
+        err.contains("more than the 1048576 bytes a device accepts"),
+        "{err}"
+    );
     assert!(!err.contains("bug"), "{err}");
     assert!(!out.exists());
 }

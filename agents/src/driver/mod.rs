@@ -7,12 +7,18 @@
 //! event. A power loss anywhere (an operation returns [`Fault::PowerLoss`]) stops the agent; after
 //! the reboot, [`Agent::boot`] reads the newest whole journal record and continues with
 //! `machine::recover`, which re-issues that state's idempotent actions.
+//!
+//! Policy updates: [`Agent::admit`] checks an offered artifact against the trusted key and the
+//! journaled highest serial (`trust`), [`Agent::accept`] journals it, and [`Agent::park`] /
+//! [`Parked::resume`] hand the running update over to a `Ctx` on the new policy.
 
 use crate::eval::Evaluator;
 use crate::journal::{self, RECORD_LEN};
 use crate::machine::{self, Action, Actions, Ctx, Desired, Event, Order, Status};
 use crate::record::RecordBuf;
 use crate::state::State;
+use crate::trust::{self, Accepted, Admitted, Refusal, Trust};
+use fleetgate_runtime::sign::PublicKey;
 use fleetgate_runtime::value::MAX_PLANES;
 
 #[cfg(test)]
@@ -150,6 +156,8 @@ pub struct Agent<'p, S, C, T, E, O = ()> {
     state: State,
     /// Sequence number of the newest journal record.
     seq: u32,
+    /// The newest policy artifact accepted, as journaled with every state.
+    accepted: Option<Accepted>,
     storage: S,
     clock: C,
     transport: T,
@@ -182,6 +190,7 @@ where
             ctx,
             state: State::new(),
             seq: 0,
+            accepted: None,
             storage,
             clock,
             transport,
@@ -200,9 +209,10 @@ where
         self.staged = None;
         let sectors = [self.storage.read_journal(0), self.storage.read_journal(1)];
         match journal::latest([&sectors[0], &sectors[1]]) {
-            Some((seq, state)) => {
-                self.seq = seq;
-                self.state = state;
+            Some(entry) => {
+                self.seq = entry.seq;
+                self.state = entry.state;
+                self.accepted = entry.accepted;
                 self.drive(Next::Recover)
             }
             None => {
@@ -210,8 +220,75 @@ where
                 // the other sector's garbage; starting from 0 is safe because `latest` found none.
                 self.seq = 0;
                 self.state = State::new();
+                self.accepted = None;
                 Ok(())
             }
+        }
+    }
+
+    /// The newest policy artifact this device accepted (journaled; `None` before the first).
+    pub fn accepted(&self) -> Option<Accepted> {
+        self.accepted
+    }
+
+    /// Checks `bytes` as the device's next policy: signed by `key`, a serial above the accepted one
+    /// (or the same artifact again), the running policy's schema, runnable with this profile. Changes
+    /// nothing; a refused artifact leaves the device on its current policy.
+    pub fn admit(&self, key: &PublicKey, bytes: &[u8]) -> Result<Admitted, Refusal> {
+        let trust = Trust {
+            key: *key,
+            profile: self.ctx.config().profile,
+        };
+        let schema = self.ctx.policy().artifact().schema_hash;
+        trust::admit(&trust, bytes, self.accepted, Some(schema))
+    }
+
+    /// Journals `admitted` as the newest accepted artifact, before the device switches to it (and
+    /// after it stored the artifact's bytes, if it keeps them): from then on, lower serials are
+    /// refused across reboots. Never lowers the accepted serial; writes nothing when `admitted` is
+    /// what the journal already holds.
+    pub fn accept(&mut self, admitted: &Admitted) -> Result<(), PowerLoss> {
+        if self.halted {
+            return Err(PowerLoss);
+        }
+        let new = admitted.accepted();
+        if self
+            .accepted
+            .is_some_and(|a| a == new || a.serial > new.serial)
+        {
+            return Ok(());
+        }
+        let seq = self.seq.wrapping_add(1);
+        let rec = journal::encode(seq, &self.state, Some(new));
+        match self.storage.write_journal(journal::sector(seq), &rec) {
+            Ok(()) => {
+                self.seq = seq;
+                self.accepted = Some(new);
+                Ok(())
+            }
+            Err(_) => {
+                self.halted = true;
+                Err(PowerLoss)
+            }
+        }
+    }
+
+    /// Stops the agent between two calls so that it can continue on another policy
+    /// ([`Parked::resume`]): the state, journal position and RAM-only facts are kept.
+    pub fn park(self) -> Parked<S, C, T, O> {
+        Parked {
+            state: self.state,
+            seq: self.seq,
+            accepted: self.accepted,
+            schema_hash: self.ctx.policy().artifact().schema_hash,
+            storage: self.storage,
+            clock: self.clock,
+            transport: self.transport,
+            observer: self.observer,
+            telemetry: self.telemetry,
+            desired: self.desired,
+            staged: self.staged,
+            halted: self.halted,
         }
     }
 
@@ -359,7 +436,7 @@ where
         let mut halted = false;
         if after != before {
             let seq = self.seq.wrapping_add(1);
-            let rec = journal::encode(seq, &after);
+            let rec = journal::encode(seq, &after, self.accepted);
             match self.storage.write_journal(journal::sector(seq), &rec) {
                 Ok(()) => self.seq = seq,
                 Err(_) => halted = true,
@@ -478,5 +555,68 @@ where
             }
         };
         Ok(Some(Next::Outcome(outcome)))
+    }
+}
+
+/// An agent stopped between two calls, holding everything but its policy ([`Agent::park`]).
+pub struct Parked<S, C, T, O = ()> {
+    state: State,
+    seq: u32,
+    accepted: Option<Accepted>,
+    schema_hash: u64,
+    storage: S,
+    clock: C,
+    transport: T,
+    observer: O,
+    telemetry: RecordBuf,
+    desired: Option<Desired>,
+    staged: Option<Image>,
+    halted: bool,
+}
+
+impl<S, C, T, O> Parked<S, C, T, O> {
+    /// Continues where the agent stopped, on `ctx`'s policy, without a recovery (nothing rebooted).
+    /// The update in progress goes on under the new policy from the next step; telemetry is kept
+    /// when the schema is the same (`Agent::admit` demands it) and starts empty otherwise.
+    pub fn resume<'q, E: Evaluator>(self, ctx: Ctx<'q, E>) -> Agent<'q, S, C, T, E, O> {
+        let policy = ctx.policy();
+        let same_schema = policy.artifact().schema_hash == self.schema_hash
+            && self.telemetry.slots().len() == policy.artifact().slots.len();
+        let telemetry = if same_schema {
+            self.telemetry
+        } else {
+            RecordBuf::new(policy)
+        };
+        Agent {
+            record: telemetry.clone(),
+            telemetry,
+            ctx,
+            state: self.state,
+            seq: self.seq,
+            accepted: self.accepted,
+            storage: self.storage,
+            clock: self.clock,
+            transport: self.transport,
+            observer: self.observer,
+            desired: self.desired,
+            staged: self.staged,
+            halted: self.halted,
+        }
+    }
+
+    pub fn accepted(&self) -> Option<Accepted> {
+        self.accepted
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
     }
 }

@@ -1,7 +1,8 @@
 //! The agent's integration tests: crash injection over every update path, properties of random
-//! sessions, and the scripted sessions' transcripts.
+//! sessions, the scripted sessions' transcripts, and policy updates on a device that trusts a key.
 
 mod common;
 mod crash;
 mod props;
 mod sessions;
+mod trust;

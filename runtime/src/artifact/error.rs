@@ -36,6 +36,11 @@ impl fmt::Display for Section {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArtifactError {
     // Layout (decode).
+    /// More than `MAX_ARTIFACT_LEN` bytes: refused before reading any of them.
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
     Truncated {
         section: Section,
         offset: usize,
@@ -303,6 +308,10 @@ impl fmt::Display for ArtifactError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ArtifactError as E;
         match self {
+            E::TooLarge { len, max } => write!(
+                f,
+                "artifact is {len} bytes, more than the {max} bytes a device accepts"
+            ),
             E::Truncated { section, offset } => {
                 write!(
                     f,

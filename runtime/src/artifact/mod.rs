@@ -30,6 +30,10 @@ pub const NONE_U16: u16 = u16::MAX;
 pub const HEADER_LEN: usize = 4 + 2 + 2 + 4 + 8 + 8;
 /// Bytes of the signature section when a signature is present (flag, key id, signature).
 pub const SIGNATURE_LEN: usize = 1 + 8 + 64;
+/// The largest artifact the decoder reads (1 MiB): far above any real package (the example packages
+/// take 2 KiB), and what a device can hold in RAM next to its firmware. Checked before anything else,
+/// so hostile input costs at most this much work (`docs/security.md`).
+pub const MAX_ARTIFACT_LEN: usize = 1024 * 1024;
 
 // The interpreter keeps the error flags of the stack and locals in one `u64` each.
 const _: () = assert!(MAX_STACK <= 64 && MAX_LOCALS <= 64);
@@ -534,6 +538,12 @@ impl Artifact {
 
     /// Decodes the layout of `bytes`; every cross-reference is left to `verify`.
     pub fn decode(bytes: &[u8]) -> Result<Artifact, ArtifactError> {
+        if bytes.len() > MAX_ARTIFACT_LEN {
+            return Err(ArtifactError::TooLarge {
+                len: bytes.len(),
+                max: MAX_ARTIFACT_LEN,
+            });
+        }
         let mut r = Reader {
             bytes,
             pos: 0,

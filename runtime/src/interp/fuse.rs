@@ -8,14 +8,14 @@
 //! Forward jumps are if-converted where that is unobservable, because on random records a
 //! data-dependent branch costs more than the ops it skips:
 //! - a short circuit, `JumpIfFalse` over code that ends in the `And` it skips to (or `JumpIfTrue` …
-//!   `Or`), whose skipped code has no effect but its value (no `Emit`, no local write, no jump out,
-//!   never touching the stack below the tested value): `false and E` is `false` whatever `E` is,
-//!   errors included;
+//!   `Or`), whose skipped code has no effect but its value (no `Emit`, no jump out, never touching
+//!   the stack below the tested value, no write of a local that is read after the target without
+//!   being written again): `false and E` is `false` whatever `E` is, errors included;
 //! - a rule scope, `JumpIfFalse` over the rule's clauses, when an abstract interpretation of the
 //!   skipped code under "the tested value is false" shows that every `Emit` it reaches emits a
 //!   definite false (`scope and cond`) for a clause emitted nowhere else — which is what the clause
-//!   reads when it is not emitted at all — with no local write, no jump out, and the tested value
-//!   left in place.
+//!   reads when it is not emitted at all — with no visible local write (as above), no jump out, and
+//!   the tested value left in place.
 
 use crate::op::{Op, Rel};
 use alloc::vec;
@@ -156,8 +156,9 @@ macro_rules! insts {
 
 crate::op::op_table!(insts);
 
-/// Jumps that may be dropped (see the module header): `drop[j]` for a `JumpIf…` at `j`.
-fn droppable_jumps(code: &[Op]) -> Vec<bool> {
+/// Jumps that may be dropped (see the module header): `drop[j]` for a `JumpIf…` at `j`. Native code
+/// drops the same jumps (their selects would cost more than the code they skip).
+pub(crate) fn droppable_jumps(code: &[Op]) -> Vec<bool> {
     let n = code.len();
     // Depth before each instruction. Every op falls through, so one pass along the fall-through
     // path gives every depth (the verifier proved the jump paths agree).
@@ -169,6 +170,38 @@ fn droppable_jumps(code: &[Op]) -> Vec<bool> {
             *next = (d + usize::from(e.pushes)).saturating_sub(usize::from(e.pops));
         }
     }
+    // Locals written on every path to each instruction (as the verifier computes it). A local write
+    // in skipped code is unobservable after the jump's target `t` when the local is not written on
+    // some path to `t`: every read after `t` then needs a write after `t` on every path (the
+    // verifier requires it), which overwrites what the skipped code wrote.
+    let mut written = vec![u64::MAX; n + 1];
+    if let Some(first) = written.first_mut() {
+        *first = 0;
+    }
+    for (i, op) in code.iter().enumerate() {
+        let w = written.get(i).copied().unwrap_or(0);
+        let out = match *op {
+            Op::LocalSet(l) | Op::LocalTee(l) => w | 1u64 << (l % 64),
+            _ => w,
+        };
+        if let Some(next) = written.get_mut(i + 1) {
+            *next &= out;
+        }
+        if let Some(target) = op
+            .branch()
+            .and_then(|d| written.get_mut(i + 1 + usize::from(d)))
+        {
+            *target &= out;
+        }
+    }
+    // Whether `op`, in code skipped up to `t`, has an effect visible after `t`.
+    let effect = |op: Op, t: usize| match op {
+        Op::Emit(_) => true,
+        Op::LocalSet(l) | Op::LocalTee(l) => {
+            written.get(t).copied().unwrap_or(u64::MAX) >> (l % 64) & 1 != 0
+        }
+        _ => false,
+    };
     let mut drop = vec![false; n];
     for (j, op) in code.iter().enumerate() {
         let (combine, d) = match *op {
@@ -190,8 +223,7 @@ fn droppable_jumps(code: &[Op]) -> Vec<bool> {
                 .unwrap_or(0)
                 .saturating_sub(consumed(*op));
             let stays = op.branch().is_none_or(|d| i + 1 + usize::from(d) < t);
-            let effect = matches!(op, Op::Emit(_) | Op::LocalSet(_) | Op::LocalTee(_));
-            below >= base && stays && !effect
+            below >= base && stays && !effect(*op, t)
         });
         if let Some(slot) = drop.get_mut(j) {
             *slot = pure;
@@ -213,7 +245,7 @@ fn droppable_jumps(code: &[Op]) -> Vec<bool> {
     for j in (0..n).rev() {
         if let Some(Op::JumpIfFalse(d)) = code.get(j).copied()
             && !drop.get(j).copied().unwrap_or(true)
-            && scope_is_unobservable(code, &drop, &emits, j, j + 1 + usize::from(d))
+            && scope_is_unobservable(code, &drop, &emits, &effect, j, j + 1 + usize::from(d))
             && let Some(slot) = drop.get_mut(j)
         {
             *slot = true;
@@ -242,7 +274,14 @@ enum Known {
 /// Whether dropping the `JumpIfFalse` at `j` (to `t`) is unobservable (see the module header).
 /// Abstract interpretation of `j + 1 .. t` assuming the tested value is definitely false; the
 /// abstract stack holds the tested value and what the region pushes above it.
-fn scope_is_unobservable(code: &[Op], drop: &[bool], emits: &[u8], j: usize, t: usize) -> bool {
+fn scope_is_unobservable(
+    code: &[Op],
+    drop: &[bool],
+    emits: &[u8],
+    effect: &dyn Fn(Op, usize) -> bool,
+    j: usize,
+    t: usize,
+) -> bool {
     use Known::{False, Unknown};
     if t > code.len() || t <= j + 1 {
         return false;
@@ -292,7 +331,7 @@ fn scope_is_unobservable(code: &[Op], drop: &[bool], emits: &[u8], j: usize, t: 
                 }
                 st.pop();
             }
-            Op::LocalSet(_) | Op::LocalTee(_) => return false,
+            Op::LocalSet(_) | Op::LocalTee(_) if effect(op, t) => return false,
             Op::Dup => st.push(top),
             Op::And | Op::Or => {
                 let b = st.pop().unwrap_or(Unknown);

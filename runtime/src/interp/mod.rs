@@ -9,18 +9,23 @@
 //! [`EvalError::Corrupt`] instead of panicking.
 
 use crate::artifact::{MAX_LOCALS, MAX_STACK};
-use crate::verify::{FnId, Policy};
+use crate::verify::{FnId, Policy, Prepared};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
+mod batch;
 mod fuse;
 #[cfg(test)]
 mod tests;
 
-use fuse::Num;
-pub(crate) use fuse::{Inst, fuse};
+#[cfg(feature = "native")]
+pub(crate) use batch::check_batch;
+pub use batch::run_batch;
+#[cfg(feature = "native")]
+pub(crate) use fuse::droppable_jumps;
+pub(crate) use fuse::{Cmp, Inst, Num, fuse};
 
 /// Index of a clause in the artifact's clause table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,6 +80,51 @@ impl ClauseBits {
     /// Number of clauses covered.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Words per bit vector for `n_clauses` clauses: the per-record stride of batch outputs
+    /// ([`run_batch`], `NativePolicy::run_batch`).
+    pub const fn words_for(n_clauses: usize) -> usize {
+        n_clauses.div_ceil(64)
+    }
+
+    /// The raw words: `(truth, error)`, bit `c % 64` of word `c / 64` for clause `c`.
+    pub fn words(&self) -> (&[u64], &[u64]) {
+        (&self.truth, &self.error)
+    }
+
+    /// Both word vectors, for engines that write conditions a word at a time. The caller keeps the
+    /// invariants: a clause is never both true and erroneous, and bits past `len` stay clear.
+    #[cfg(feature = "native")]
+    pub(crate) fn words_mut(&mut self) -> (&mut [u64], &mut [u64]) {
+        (&mut self.truth, &mut self.error)
+    }
+
+    /// Replaces every condition with one record's words from a batch output (`truth` and `error`
+    /// each [`ClauseBits::words_for`]`(len)` words), so that `decision::*` can read batch results
+    /// without allocating. Bits past the last clause are ignored. Returns `false`, changing nothing,
+    /// when a slice has the wrong length.
+    #[inline]
+    pub fn load_words(&mut self, truth: &[u64], error: &[u64]) -> bool {
+        if truth.len() != self.truth.len() || error.len() != self.error.len() {
+            return false;
+        }
+        // A word at a time: rows are a word or two, where a `memcpy` call costs more than the copy.
+        for (d, s) in self.truth.iter_mut().zip(truth) {
+            *d = *s;
+        }
+        for (d, s) in self.error.iter_mut().zip(error) {
+            *d = *s;
+        }
+        let tail = self.len % 64;
+        if tail != 0 {
+            let keep = (1u64 << tail) - 1;
+            if let (Some(t), Some(e)) = (self.truth.last_mut(), self.error.last_mut()) {
+                *t &= keep;
+                *e &= keep;
+            }
+        }
+        true
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,7 +191,13 @@ impl ClauseBits {
     }
 
     /// Whether a clause in `range` is true and has its bit set in `mask` (one bit per clause).
+    #[inline]
     pub(crate) fn any_true_in(&self, range: Range<usize>, mask: &[u64]) -> bool {
+        // One word (every rail set under 64 clauses): no iterator. This runs once per decision.
+        if let Some((w, m)) = one_word(&range) {
+            let t = self.truth.get(w).copied().unwrap_or(0);
+            return t & m & mask.get(w).copied().unwrap_or(0) != 0;
+        }
         word_masks(range).any(|(w, m)| {
             let t = self.truth.get(w).copied().unwrap_or(0);
             t & m & mask.get(w).copied().unwrap_or(0) != 0
@@ -149,7 +205,11 @@ impl ClauseBits {
     }
 
     /// Whether a clause in `range` is erroneous.
+    #[inline]
     pub(crate) fn any_error_in(&self, range: Range<usize>) -> bool {
+        if let Some((w, m)) = one_word(&range) {
+            return self.error.get(w).copied().unwrap_or(0) & m != 0;
+        }
         word_masks(range).any(|(w, m)| self.error.get(w).copied().unwrap_or(0) & m != 0)
     }
 
@@ -180,8 +240,55 @@ impl ClauseBits {
     }
 }
 
+/// The word and mask of a non-empty bit range within one word.
+#[inline(always)]
+fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
+    let (start, end) = (range.start, range.end);
+    if start >= end || start / 64 != (end - 1) / 64 {
+        return None;
+    }
+    let span = end - start;
+    let m = if span == 64 {
+        u64::MAX
+    } else {
+        ((1u64 << span) - 1) << (start % 64)
+    };
+    Some((start / 64, m))
+}
+
+/// Where `Emit` records a condition: a [`ClauseBits`], or one record's row of a batch output.
+pub(crate) trait Sink {
+    fn set_bits(&mut self, c: u16, truth: bool, error: bool);
+}
+
+impl Sink for ClauseBits {
+    #[inline(always)]
+    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
+        ClauseBits::set_bits(self, c, truth, error);
+    }
+}
+
+/// One record's words of a batch output.
+pub(crate) struct Row<'a> {
+    pub truth: &'a mut [u64],
+    pub error: &'a mut [u64],
+}
+
+impl Sink for Row<'_> {
+    #[inline(always)]
+    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
+        let i = usize::from(c);
+        let (w, shift) = (i / 64, i % 64);
+        let m = 1u64 << shift;
+        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
+            *t = (*t & !m) | (u64::from(truth) << shift);
+            *e = (*e & !m) | (u64::from(error) << shift);
+        }
+    }
+}
+
 /// The words a bit range touches, each with the mask of its bits inside the range.
-fn word_masks(range: Range<usize>) -> impl Iterator<Item = (usize, u64)> {
+pub(crate) fn word_masks(range: Range<usize>) -> impl Iterator<Item = (usize, u64)> {
     let end = range.end;
     let mut i = range.start;
     core::iter::from_fn(move || {
@@ -269,6 +376,17 @@ pub enum EvalError {
         expected: usize,
         found: usize,
     },
+    /// A batch's slots are not a whole number of records.
+    BatchRecords {
+        record_len: usize,
+        found: usize,
+    },
+    /// A batch's missing masks or outputs (`part`) do not have the words its records need.
+    BatchLength {
+        part: &'static str,
+        expected: usize,
+        found: usize,
+    },
     /// The code broke an invariant the verifier proved: unreachable for a `Policy` from `verify`.
     Corrupt {
         instruction: usize,
@@ -299,6 +417,19 @@ impl fmt::Display for EvalError {
                     "clause bits cover {found} clauses, the policy has {expected}"
                 )
             }
+            EvalError::BatchRecords { record_len, found } => {
+                write!(
+                    f,
+                    "batch has {found} slots, not a whole number of {record_len}-slot records"
+                )
+            }
+            EvalError::BatchLength {
+                part,
+                expected,
+                found,
+            } => {
+                write!(f, "batch {part} has {found} words, expected {expected}")
+            }
             EvalError::Corrupt { instruction } => {
                 write!(
                     f,
@@ -323,6 +454,25 @@ pub fn run(
     record: &Record,
     out: &mut ClauseBits,
 ) -> Result<(), EvalError> {
+    let prep = check_record(policy, f, record, out)?;
+    out.clear_range(prep.clauses.clone());
+    let consts = &policy.artifact().consts;
+    if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
+        exec::<SMALL, SMALL>(&prep.insts, consts, record, out)
+    } else {
+        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out)
+    }
+}
+
+/// The checks `run` makes before running (shared with native code, so that every engine rejects the
+/// same inputs with the same error): the function exists, the record and its missing mask have the
+/// layout's lengths, the mask marks only optional slots, and `out` covers the policy's clauses.
+pub(crate) fn check_record<'p>(
+    policy: &'p Policy,
+    f: FnId,
+    record: &Record,
+    out: &ClauseBits,
+) -> Result<&'p Prepared, EvalError> {
     let Some(prep) = policy.prepared(f) else {
         return Err(EvalError::NoFunction { function: f.0 });
     };
@@ -340,34 +490,39 @@ pub fn run(
             found: record.missing.len(),
         });
     }
-    for (w, (&missing, &req)) in record.missing.iter().zip(required).enumerate() {
-        let bad = missing & req;
-        if bad != 0 {
-            return Err(EvalError::MissingRequired {
-                slot: w * 64 + bad.trailing_zeros() as usize,
-            });
-        }
-    }
+    check_required(record.missing, required, 0)?;
     if out.len() != policy.n_clauses() {
         return Err(EvalError::ClauseBitsLength {
             expected: policy.n_clauses(),
             found: out.len(),
         });
     }
-    out.clear_range(prep.clauses.clone());
-    let consts = &policy.artifact().consts;
-    if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
-        exec::<SMALL, SMALL>(&prep.insts, consts, record, out)
-    } else {
-        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out)
+    Ok(prep)
+}
+
+/// Rejects a missing mask that marks a slot that may not be missing; `first_slot` is added to the
+/// slot reported (batches report the slot's index in the whole batch).
+pub(crate) fn check_required(
+    missing: &[u64],
+    required: &[u64],
+    first_slot: usize,
+) -> Result<(), EvalError> {
+    for (w, (&missing, &req)) in missing.iter().zip(required).enumerate() {
+        let bad = missing & req;
+        if bad != 0 {
+            return Err(EvalError::MissingRequired {
+                slot: first_slot + w * 64 + bad.trailing_zeros() as usize,
+            });
+        }
     }
+    Ok(())
 }
 
 const _: () = assert!(MAX_STACK.is_power_of_two() && MAX_LOCALS <= 64);
 
 /// Stack and locals of a small function fit these; such functions run with smaller arrays, because
 /// zeroing the full-size ones costs more than running a typical rail set.
-const SMALL: usize = 16;
+pub(crate) const SMALL: usize = 16;
 
 /// `v` for a good entry, `0` for an erroneous one (the invariant of every stack entry).
 #[inline(always)]
@@ -377,11 +532,11 @@ fn val(v: u64, e: bool) -> u64 {
 
 /// A float result, or `None` (an error) when it is not finite.
 #[inline(always)]
-fn finite(v: f64) -> Option<u64> {
+pub(crate) fn finite(v: f64) -> Option<u64> {
     v.is_finite().then(|| v.to_bits())
 }
 
-fn set_of(consts: &[u64], k: u16, n: u16) -> Option<&[u64]> {
+pub(crate) fn set_of(consts: &[u64], k: u16, n: u16) -> Option<&[u64]> {
     let start = usize::from(k);
     consts.get(start..start + usize::from(n))
 }
@@ -394,11 +549,11 @@ fn set_of(consts: &[u64], k: u16, n: u16) -> Option<&[u64]> {
 /// Stack slots are indexed modulo `S`: the verifier bounds the depth, so the index never wraps for
 /// verified code, and the mask lets the compiler drop bounds checks without `unsafe`.
 #[inline]
-fn exec<const S: usize, const L: usize>(
+pub(crate) fn exec<const S: usize, const L: usize>(
     code: &[Inst],
     consts: &[u64],
     record: &Record,
-    out: &mut ClauseBits,
+    out: &mut impl Sink,
 ) -> Result<(), EvalError> {
     let stack_mask = S - 1;
     let slots = record.slots;

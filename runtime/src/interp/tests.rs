@@ -735,8 +735,29 @@ fn rule_scopes_are_if_converted_only_when_unobservable() {
     // So does a clause emitted elsewhere too, and a local write.
     let body: Vec<Op> = clause(0).into_iter().chain(clause(0)).collect();
     assert!(matches!(scoped(&body)[1], Inst::JumpIfFalse(_)));
+    // A local write that is visible after the scope (the local was written before it) keeps it.
     let body = [Op::Dup, Op::LocalSet(0), Op::Dup, Op::Emit(0)];
-    assert!(matches!(scoped(&body)[1], Inst::JumpIfFalse(4)));
+    let mut code = vec![
+        Op::Const(0),
+        Op::LocalSet(0),
+        Op::Load(0),
+        Op::JumpIfFalse(4),
+    ];
+    code.extend_from_slice(&body);
+    code.push(Op::Pop);
+    assert!(
+        matches!(fuse(&code)[3], Inst::JumpIfFalse(4)),
+        "{:?}",
+        fuse(&code)
+    );
+    // Without the earlier write, nothing after the scope can read it without writing it first.
+    assert!(
+        !scoped(&body)
+            .iter()
+            .any(|i| matches!(i, Inst::JumpIfFalse(_))),
+        "{:?}",
+        scoped(&body)
+    );
 }
 
 /// Runs rails `asm` on no record fields with consts `[0, 1, 5, 9]`; the conditions of clauses 0..3.
@@ -818,6 +839,125 @@ fn dropped_short_circuits_keep_kleene_results() {
             "{first:?} {combine:?} {second:?}"
         );
     }
+}
+
+// The batched interpreter: the same conditions as one `run` per record.
+
+/// Runs `f` on `records` singly and in one batch (rows starting from `fill`); asserts they agree.
+fn batch_agrees(policy: &Policy, f: FnId, records: &[(Vec<u64>, Vec<u64>)], fill: u64) {
+    let words = ClauseBits::words_for(policy.n_clauses());
+    let slots: Vec<u64> = records.iter().flat_map(|r| r.0.clone()).collect();
+    let missing: Vec<u64> = records.iter().flat_map(|r| r.1.clone()).collect();
+    let (mut t, mut e) = (
+        vec![fill; records.len() * words],
+        vec![!fill; records.len() * words],
+    );
+    run_batch(policy, f, &slots, &missing, &mut t, &mut e).unwrap();
+    let mut row = ClauseBits::for_policy(policy);
+    for (i, (s, m)) in records.iter().enumerate() {
+        let (ti, ei) = (
+            &t[i * words..(i + 1) * words],
+            &e[i * words..(i + 1) * words],
+        );
+        let mut single = ClauseBits::for_policy(policy);
+        assert!(single.load_words(ti, ei));
+        run(
+            policy,
+            f,
+            &Record {
+                slots: s,
+                missing: m,
+            },
+            &mut single,
+        )
+        .unwrap();
+        assert!(row.load_words(ti, ei));
+        assert_eq!(row, single, "record {i}");
+        // Bits of other functions' clauses are left as they were.
+        let range = policy.prepared(f).unwrap().clauses.clone();
+        for c in (0..policy.n_clauses()).filter(|c| !range.contains(c)) {
+            assert_eq!(ti[c / 64] >> (c % 64) & 1, fill >> (c % 64) & 1);
+        }
+    }
+}
+
+#[test]
+fn bit_matrices_transpose() {
+    let mut a = [0u64; 64];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for row in a.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *row = x;
+    }
+    let before = a;
+    super::batch::transpose64(&mut a);
+    for (i, row) in before.iter().enumerate() {
+        for (j, col) in a.iter().enumerate() {
+            assert_eq!(row >> j & 1, col >> i & 1, "bit ({i}, {j})");
+        }
+    }
+}
+
+#[test]
+fn batches_equal_single_runs_on_the_sample() {
+    let policy = crate::testutil::sample_policy();
+    let base = crate::testutil::sample_record();
+    for f in 0..policy.artifact().functions.len() {
+        let f = FnId(f as u8);
+        let n = policy.record_len(policy.layout(f).unwrap());
+        let records: Vec<(Vec<u64>, Vec<u64>)> = (0..150u64)
+            .map(|k| {
+                let mut s = base.clone();
+                s.resize(n, 0);
+                s[k as usize % n] = [0, 1, 39, 40, u64::MAX, 0.25f64.to_bits()][(k % 6) as usize];
+                s[(k as usize * 7) % n] ^= k;
+                let m = if n == 19 {
+                    (k * 0x2f) & ((1 << 5) | (1 << 8) | (1 << 9) | (1 << 17))
+                } else {
+                    0
+                };
+                (s, vec![m])
+            })
+            .collect();
+        batch_agrees(&policy, f, &records, 0xa5a5_a5a5_a5a5_a5a5);
+        batch_agrees(&policy, f, &records[..1], 0);
+        batch_agrees(&policy, f, &[], 0);
+    }
+}
+
+#[test]
+fn batches_with_many_pending_jumps_fall_back_to_single_runs() {
+    // `(x_j JumpIfFalse L_j; Pop) for j in 0..40; Const 1; L_39: Not; L_38: Not; …; L_0: Emit 0`:
+    // record k has every x true but x_(k % 40), so the lanes of a block park at 40 different
+    // targets, more than the pending list holds.
+    let mut asm = Asm::new();
+    let labels: Vec<_> = (0..40).map(|_| asm.label()).collect();
+    for (j, l) in labels.iter().enumerate() {
+        asm.op(Op::Load(j as u16));
+        asm.jump(Op::JumpIfFalse, *l).op(Op::Pop);
+    }
+    asm.op(Op::Const(0));
+    for l in labels.iter().skip(1).rev() {
+        asm.bind(*l).op(Op::Not);
+    }
+    asm.bind(labels[0]).op(Op::Emit(0));
+    let fields = [(SlotType::Bool, false); 40];
+    let mut a = mini(&fields, vec![1], &asm, 1);
+    a.functions[0].max_stack = 2;
+    a.functions[0].n_locals = 0;
+    let policy = verify(&a.encode()).unwrap();
+    let records: Vec<(Vec<u64>, Vec<u64>)> = (0..150u64)
+        .map(|k| {
+            let mut s = vec![1u64; 42];
+            s[(k % 40) as usize] = 0;
+            s[40] = 0;
+            s[41] = 0;
+            (s, vec![0])
+        })
+        .collect();
+    batch_agrees(&policy, FnId(0), &records, 0);
 }
 
 // Differential property test: random well-formed expression trees, compiled to bytecode the way a
@@ -1196,6 +1336,16 @@ mod differential {
             let missing = missing & !req;
             let mut bits = ClauseBits::for_policy(&policy);
             run(&policy, fid, &Record { slots: record_slots, missing: &[missing] }, &mut bits).unwrap();
+            // The batched interpreter on the same record, twice over (a block of two lanes).
+            let words = ClauseBits::words_for(policy.n_clauses());
+            let two: Vec<u64> = record_slots.iter().chain(record_slots).copied().collect();
+            let (mut t, mut e) = (vec![0u64; 2 * words], vec![0u64; 2 * words]);
+            run_batch(&policy, fid, &two, &[missing, missing], &mut t, &mut e).unwrap();
+            let mut row = ClauseBits::for_policy(&policy);
+            for r in 0..2 {
+                prop_assert!(row.load_words(&t[r * words..(r + 1) * words], &e[r * words..(r + 1) * words]));
+                prop_assert_eq!(&row, &bits, "batch row {}", r);
+            }
 
             let mut env = Env { consts: &policy.artifact().consts, slots: record_slots, missing, locals: [(0, false); 3] };
             if !gate {
