@@ -72,6 +72,29 @@ impl<'a> RailDecision<'a> {
 /// `deny` if a deny clause is true or any rail clause is erroneous; else `defer` for the longest true
 /// defer clause; else `allow`.
 pub fn rails<'a>(policy: &Policy, bits: &'a ClauseBits) -> RailDecision<'a> {
+    // Every realistic rail set fits in one word of clause bits: decide from that word alone.
+    if let Some(rw) = policy.rails_word() {
+        let (truth, error) = bits.words();
+        let end = rw.word * 64 + 64 - rw.all.leading_zeros() as usize;
+        // Bits that do not cover the rails are handled (as a deny) by the general path.
+        if let (true, Some(&t), Some(&e)) = (end <= bits.len(), truth.get(rw.word), error.get(rw.word)) {
+            let (t, e) = (t & rw.all, e & rw.all);
+            let verdict = if e != 0 || t & rw.deny != 0 {
+                RailVerdict::Deny
+            } else {
+                let mut d = t & rw.defer;
+                let mut longest = 0u32;
+                while d != 0 {
+                    let bit = d.trailing_zeros() as usize;
+                    longest = longest.max(rw.secs.get(bit).copied().unwrap_or(u32::MAX));
+                    d &= d - 1;
+                }
+                if t & rw.defer == 0 { RailVerdict::Allow } else { RailVerdict::Defer { secs: longest } }
+            };
+            let start = rw.word * 64 + rw.all.trailing_zeros() as usize;
+            return RailDecision { verdict, bits, range: start..end };
+        }
+    }
     let range = clauses_of(policy, FunctionKind::Rails);
     // Word-at-a-time: this runs once per device record, next to the rails themselves.
     let deny = range.end > bits.len()

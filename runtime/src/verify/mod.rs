@@ -59,6 +59,21 @@ pub struct Policy {
     device_required: Vec<u64>,
     /// One bit per clause: is it a `deny` clause? (Lets `decision::rails` work a word at a time.)
     deny: Vec<u64>,
+    /// The rails in one word of clause bits, when they fit: the whole decision in a few instructions.
+    rails_word: Option<RailsWord>,
+}
+
+/// The rails' clauses when they lie in one 64-bit word of `ClauseBits`.
+#[derive(Clone, Debug)]
+pub(crate) struct RailsWord {
+    /// Which word.
+    pub word: usize,
+    /// The rails' clauses, the deny clauses and the defer clauses among them, as bits of that word.
+    pub all: u64,
+    pub deny: u64,
+    pub defer: u64,
+    /// The deferral of the defer clause at each bit.
+    pub secs: [u32; 64],
 }
 
 /// A function as the interpreter runs it.
@@ -112,6 +127,32 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
             *w |= 1 << (i % 64);
         }
     }
+    let rails_word = by_kind
+        .get(kind_slot(FunctionKind::Rails).unwrap_or(usize::MAX))
+        .copied()
+        .flatten()
+        .and_then(|f| artifact.functions.get(f.index()))
+        .map(|def| def.clause_range())
+        .filter(|r| !r.is_empty() && r.start / 64 == (r.end - 1) / 64)
+        .map(|r| {
+            let word = r.start / 64;
+            let mut rw = RailsWord { word, all: 0, deny: 0, defer: 0, secs: [0; 64] };
+            for c in r {
+                let bit = c % 64;
+                rw.all |= 1 << bit;
+                match artifact.clauses.get(c).map(|x| (x.kind, x.arg)) {
+                    Some((ClauseKind::Deny, _)) => rw.deny |= 1 << bit,
+                    Some((ClauseKind::Defer, secs)) => {
+                        rw.defer |= 1 << bit;
+                        if let Some(s) = rw.secs.get_mut(bit) {
+                            *s = u32::try_from(secs).unwrap_or(u32::MAX);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            rw
+        });
     Ok(Policy {
         artifact,
         fns,
@@ -119,6 +160,7 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
         gates,
         device_required,
         deny,
+        rails_word,
     })
 }
 
@@ -166,6 +208,10 @@ impl Policy {
     /// One bit per clause, set for `deny` clauses.
     pub(crate) fn deny_mask(&self) -> &[u64] {
         &self.deny
+    }
+
+    pub(crate) fn rails_word(&self) -> Option<&RailsWord> {
+        self.rails_word.as_ref()
     }
 
     /// Slots in a record of `layout`.
