@@ -32,7 +32,9 @@ fn eval(c: &mut Criterion) {
     let engines = Engines::new(pkg, compiled);
     let hand = edge_ai::EdgeAiRails::new(pkg);
     let policy = &compiled.policy;
-    let rails = policy.function(FunctionKind::Rails).expect("edge-ai has rails");
+    let rails = policy
+        .function(FunctionKind::Rails)
+        .expect("edge-ai has rails");
 
     let mut group = c.benchmark_group("eval");
     group.throughput(Throughput::Elements(RECORDS as u64));
@@ -41,8 +43,18 @@ fn eval(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for rec in &records {
-                engines.run(EngineKind::Reference, FunctionKind::Rails, Input::Device(rec), &mut bits).expect("runs");
-                n += matches!(decision::rails(policy, &bits).verdict, decision::RailVerdict::Deny) as u32;
+                engines
+                    .run(
+                        EngineKind::Reference,
+                        FunctionKind::Rails,
+                        Input::Device(rec),
+                        &mut bits,
+                    )
+                    .expect("runs");
+                n += matches!(
+                    decision::rails(policy, &bits).verdict,
+                    decision::RailVerdict::Deny
+                ) as u32;
             }
             black_box(n)
         })
@@ -52,8 +64,20 @@ fn eval(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for rec in &records {
-                interp::run(policy, rails, &Record { slots: &rec.slots, missing: &rec.missing }, &mut bits).expect("runs");
-                n += matches!(decision::rails(policy, &bits).verdict, decision::RailVerdict::Deny) as u32;
+                interp::run(
+                    policy,
+                    rails,
+                    &Record {
+                        slots: &rec.slots,
+                        missing: &rec.missing,
+                    },
+                    &mut bits,
+                )
+                .expect("runs");
+                n += matches!(
+                    decision::rails(policy, &bits).verdict,
+                    decision::RailVerdict::Deny
+                ) as u32;
             }
             black_box(n)
         })
@@ -64,21 +88,42 @@ fn eval(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for rec in &records {
-                native.run(FunctionKind::Rails, &Record { slots: &rec.slots, missing: &rec.missing }, &mut bits).expect("runs");
-                n += matches!(decision::rails(policy, &bits).verdict, decision::RailVerdict::Deny) as u32;
+                native
+                    .run(
+                        FunctionKind::Rails,
+                        &Record {
+                            slots: &rec.slots,
+                            missing: &rec.missing,
+                        },
+                        &mut bits,
+                    )
+                    .expect("runs");
+                n += matches!(
+                    decision::rails(policy, &bits).verdict,
+                    decision::RailVerdict::Deny
+                ) as u32;
             }
             black_box(n)
         })
     });
     // Batches: records laid end to end, one row of clause words per record.
-    let slots: Vec<u64> = records.iter().flat_map(|r| r.slots.iter().copied()).collect();
-    let missing: Vec<u64> = records.iter().flat_map(|r| r.missing.iter().copied()).collect();
+    let slots: Vec<u64> = records
+        .iter()
+        .flat_map(|r| r.slots.iter().copied())
+        .collect();
+    let missing: Vec<u64> = records
+        .iter()
+        .flat_map(|r| r.missing.iter().copied())
+        .collect();
     let words = ClauseBits::words_for(policy.n_clauses());
     let decide_rows = |truth: &[u64], error: &[u64], bits: &mut ClauseBits| {
         let mut n = 0u32;
         for (t, e) in truth.chunks_exact(words).zip(error.chunks_exact(words)) {
             bits.load_words(t, e);
-            n += matches!(decision::rails(policy, bits).verdict, decision::RailVerdict::Deny) as u32;
+            n += matches!(
+                decision::rails(policy, bits).verdict,
+                decision::RailVerdict::Deny
+            ) as u32;
         }
         n
     };
@@ -86,7 +131,8 @@ fn eval(c: &mut Criterion) {
         let (mut truth, mut error) = (vec![0u64; RECORDS * words], vec![0u64; RECORDS * words]);
         let mut bits = ClauseBits::for_policy(policy);
         b.iter(|| {
-            interp::run_batch(policy, rails, &slots, &missing, &mut truth, &mut error).expect("runs");
+            interp::run_batch(policy, rails, &slots, &missing, &mut truth, &mut error)
+                .expect("runs");
             black_box(decide_rows(&truth, &error, &mut bits))
         })
     });
@@ -94,7 +140,15 @@ fn eval(c: &mut Criterion) {
         let (mut truth, mut error) = (vec![0u64; RECORDS * words], vec![0u64; RECORDS * words]);
         let mut bits = ClauseBits::for_policy(policy);
         b.iter(|| {
-            native.run_batch(FunctionKind::Rails, &slots, &missing, &mut truth, &mut error).expect("runs");
+            native
+                .run_batch(
+                    FunctionKind::Rails,
+                    &slots,
+                    &missing,
+                    &mut truth,
+                    &mut error,
+                )
+                .expect("runs");
             black_box(decide_rows(&truth, &error, &mut bits))
         })
     });
@@ -102,7 +156,10 @@ fn eval(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for rec in &records {
-                n += matches!(hand.decide(black_box(&rec.slots), &rec.missing).0, decision::RailVerdict::Deny) as u32;
+                n += matches!(
+                    hand.decide(black_box(&rec.slots), &rec.missing).0,
+                    decision::RailVerdict::Deny
+                ) as u32;
             }
             black_box(n)
         })

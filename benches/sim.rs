@@ -17,7 +17,10 @@ use fleetgate_simulator::input::{fleet, release};
 use fleetgate_simulator::population;
 
 fn sim(c: &mut Criterion) {
-    let devices: u64 = std::env::var("FLEETGATE_SIM_DEVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let devices: u64 = std::env::var("FLEETGATE_SIM_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let loaded = packages::load("edge-ai");
     let schema = inputs::schema(&loaded.package);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/edge-ai");
@@ -27,20 +30,34 @@ fn sim(c: &mut Criterion) {
     fleet.rescale(devices);
     let rel = release::parse(&release_text, &schema, &fleet).expect("the release parses");
     let policy = &loaded.compiled.policy;
-    let nominal = rel.scenarios.iter().find(|s| s.name == "nominal").expect("a nominal scenario");
+    let nominal = rel
+        .scenarios
+        .iter()
+        .find(|s| s.name == "nominal")
+        .expect("a nominal scenario");
 
     let mut group = c.benchmark_group("sim");
     group.sample_size(10);
     group.throughput(Throughput::Elements(devices));
-    group.bench_function("fleet_gen", |b| b.iter(|| black_box(population::generate(&fleet, &schema, policy, 1))));
+    group.bench_function("fleet_gen", |b| {
+        b.iter(|| black_box(population::generate(&fleet, &schema, policy, 1)))
+    });
 
     let pop = population::generate(&fleet, &schema, policy, 1);
     let evaluator = Evaluator::new(policy);
-    let reasons = loaded.compiled.sidecar.clauses.iter().map(|c| c.reason.clone()).collect();
+    let reasons = loaded
+        .compiled
+        .sidecar
+        .clauses
+        .iter()
+        .map(|c| c.reason.clone())
+        .collect();
     let setup = Setup::new(&schema, &fleet, &rel, policy, &pop, &evaluator, 1, reasons);
     let events = engine::run_trial(&setup, nominal, 0).events;
     group.throughput(Throughput::Elements(events));
-    group.bench_function("trial", |b| b.iter(|| black_box(engine::run_trial(&setup, nominal, 0))));
+    group.bench_function("trial", |b| {
+        b.iter(|| black_box(engine::run_trial(&setup, nominal, 0)))
+    });
     group.finish();
 }
 

@@ -21,8 +21,14 @@ pub fn colour() -> bool {
 }
 
 pub fn handler(colour: bool, width: usize) -> GraphicalReportHandler {
-    let theme = if colour { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false)
+    let theme = if colour {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_links(false)
 }
 
 /// Renders one diagnostic as text.
@@ -36,18 +42,25 @@ pub fn render(d: &Diagnostic, sources: &Sources, handler: &GraphicalReportHandle
 }
 
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
 }
 
 /// Prints every diagnostic; returns (errors, warnings).
 pub fn emit(diagnostics: &[Diagnostic], sources: &Sources, format: Format) -> (usize, usize) {
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = diagnostics.len() - errors;
     match format {
         Format::Json => {
             let mut out = std::io::stdout().lock();
             for d in diagnostics {
-                let json = serde_json::to_string(&JsonDiagnostic::new(d, sources)).unwrap_or_default();
+                let json =
+                    serde_json::to_string(&JsonDiagnostic::new(d, sources)).unwrap_or_default();
                 let _ = writeln!(out, "{json}");
             }
         }
@@ -64,5 +77,9 @@ pub fn emit(diagnostics: &[Diagnostic], sources: &Sources, format: Format) -> (u
 
 pub fn summary(errors: usize, warnings: usize) -> String {
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }

@@ -14,7 +14,11 @@ pub struct CliError {
 
 impl CliError {
     pub fn usage(message: impl Into<String>) -> CliError {
-        CliError { message: message.into(), help: None, status: 2 }
+        CliError {
+            message: message.into(),
+            help: None,
+            status: 2,
+        }
     }
 
     pub fn io(path: &Path, err: &std::io::Error) -> CliError {
@@ -27,7 +31,11 @@ impl CliError {
     }
 
     pub fn write(path: &Path, err: &std::io::Error) -> CliError {
-        CliError::usage(format!("cannot write `{}`: {}", path.display(), err.to_string().to_lowercase()))
+        CliError::usage(format!(
+            "cannot write `{}`: {}",
+            path.display(),
+            err.to_string().to_lowercase()
+        ))
     }
 
     pub fn help(mut self, help: impl Into<String>) -> CliError {
@@ -51,6 +59,8 @@ impl std::error::Error for CliError {}
 
 impl miette::Diagnostic for CliError {
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
 }

@@ -10,7 +10,6 @@ use fleetgate::{cmd, diag};
 
 use clap::{Parser, Subcommand};
 
-
 const ABOUT: &str = "Safe over-the-air releases to device fleets";
 
 const LONG_ABOUT: &str = "\

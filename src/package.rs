@@ -17,7 +17,9 @@ pub struct Loaded {
 
 /// Every `.policy` file under `path`, sorted, or `path` itself when it is a file.
 pub fn policy_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
-    let meta = std::fs::metadata(path).map_err(|e| CliError::io(path, &e).help("give the path of a package directory or of a `.policy` file"))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        CliError::io(path, &e).help("give the path of a package directory or of a `.policy` file")
+    })?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -31,7 +33,10 @@ pub fn policy_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
             // Symbolic links to directories are not followed: they could loop.
             let ty = entry.file_type().map_err(|e| CliError::io(&p, &e))?;
             if ty.is_dir() {
-                let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n == "target");
+                let hidden = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.') || n == "target");
                 if !hidden {
                     dirs.push(p);
                 }
@@ -50,7 +55,9 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, CliError> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
     let mut bytes = Vec::new();
-    file.take(fleetgate_lang::limits::MAX_SOURCE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| CliError::io(path, &e))?;
+    file.take(fleetgate_lang::limits::MAX_SOURCE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(path, &e))?;
     Ok(bytes)
 }
 

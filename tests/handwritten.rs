@@ -22,7 +22,16 @@ fn handwritten_rails_decide_as_the_interpreter() {
     let mut verdicts = std::collections::BTreeMap::new();
     for i in 0..50_000 {
         let rec = sampler.device(&mut rng);
-        interp::run(policy, rails, &Record { slots: &rec.slots, missing: &rec.missing }, &mut bits).expect("runs");
+        interp::run(
+            policy,
+            rails,
+            &Record {
+                slots: &rec.slots,
+                missing: &rec.missing,
+            },
+            &mut bits,
+        )
+        .expect("runs");
         let d = decision::rails(policy, &bits);
         let want_fired: u64 = d.fired().map(|c| 1u64 << c.0).sum();
         let (got, fired) = hand.decide(&rec.slots, &rec.missing);

@@ -27,8 +27,15 @@ pub struct EdgeAiRails {
 }
 
 fn variant(pkg: &Package, enum_name: &str, v: &str) -> u64 {
-    let e = pkg.enums.iter().find(|e| e.name == enum_name).expect("edge-ai declares the enum");
-    e.variants.iter().position(|x| x == v).expect("edge-ai declares the variant") as u64
+    let e = pkg
+        .enums
+        .iter()
+        .find(|e| e.name == enum_name)
+        .expect("edge-ai declares the enum");
+    e.variants
+        .iter()
+        .position(|x| x == v)
+        .expect("edge-ai declares the variant") as u64
 }
 
 impl EdgeAiRails {
@@ -36,7 +43,10 @@ impl EdgeAiRails {
         let field = |name: &str| pkg.field_by_name(name).expect("edge-ai field").index();
         let n_fields = pkg.fields.len();
         let n_planes = pkg.planes.len();
-        let model = pkg.plane_by_name("model").expect("edge-ai has a model plane").index();
+        let model = pkg
+            .plane_by_name("model")
+            .expect("edge-ai has a model plane")
+            .index();
         EdgeAiRails {
             hw: field("hw"),
             battery: field("battery"),
@@ -70,7 +80,11 @@ impl EdgeAiRails {
         let battery = f(self.battery);
         let temp = f(self.cpu_temp_c);
         let phase = slots[self.mission_phase];
-        let rssi = if present(self.rssi_dbm) { i(self.rssi_dbm) } else { -127 };
+        let rssi = if present(self.rssi_dbm) {
+            i(self.rssi_dbm)
+        } else {
+            -127
+        };
         let hour = i(self.hour);
         let fired = u64::from(battery < 0.3 && !charging)
             | u64::from(battery < 0.5 && !charging) << 1
@@ -84,7 +98,14 @@ impl EdgeAiRails {
             | u64::from(i(self.reboots_24h) >= 3) << 9
             | u64::from(hw == self.rk3566 && !(1..=4).contains(&hour)) << 10;
         const DENY: u64 = 1 | 1 << 2 | 1 << 6 | 1 << 8 | 1 << 9;
-        const DEFER_SECS: [(u64, u32); 6] = [(1 << 1, 1800), (1 << 3, 3600), (1 << 4, 900), (1 << 5, 300), (1 << 7, 3600), (1 << 10, 3600)];
+        const DEFER_SECS: [(u64, u32); 6] = [
+            (1 << 1, 1800),
+            (1 << 3, 3600),
+            (1 << 4, 900),
+            (1 << 5, 300),
+            (1 << 7, 3600),
+            (1 << 10, 3600),
+        ];
         if fired & DENY != 0 {
             return (RailVerdict::Deny, fired);
         }
@@ -94,7 +115,11 @@ impl EdgeAiRails {
                 defer = defer.max(secs);
             }
         }
-        let verdict = if defer > 0 { RailVerdict::Defer { secs: defer } } else { RailVerdict::Allow };
+        let verdict = if defer > 0 {
+            RailVerdict::Defer { secs: defer }
+        } else {
+            RailVerdict::Allow
+        };
         (verdict, fired)
     }
 }

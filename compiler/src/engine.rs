@@ -91,7 +91,8 @@ impl<'a> Engines<'a> {
             .map(|native| self.native = Some(native))
             .map_err(|e| e.to_string());
         #[cfg(not(feature = "native"))]
-        let result: Result<(), String> = Err("this build of fleetgate has no native code (the `native` feature is off)".into());
+        let result: Result<(), String> =
+            Err("this build of fleetgate has no native code (the `native` feature is off)".into());
         if let Err(why) = &result {
             self.native_error = Some(why.clone());
         }

@@ -75,19 +75,32 @@ pub struct Meta {
 }
 
 /// Builds the report from the run's metadata and every scenario's trials (sorted by trial).
-pub fn build(meta: &Meta, per_scenario: &[(String, Vec<crate::result::TrialResult>)], early_stop: Option<EarlyStop>) -> Report {
-    let summaries: Vec<Summary> = per_scenario.iter().map(|(name, rs)| crate::result::summarise(name, &meta.rings, rs)).collect();
+pub fn build(
+    meta: &Meta,
+    per_scenario: &[(String, Vec<crate::result::TrialResult>)],
+    early_stop: Option<EarlyStop>,
+) -> Report {
+    let summaries: Vec<Summary> = per_scenario
+        .iter()
+        .map(|(name, rs)| crate::result::summarise(name, &meta.rings, rs))
+        .collect();
     let mut judged = Vec::new();
     for text in &meta.expectations {
         // INVARIANT: the texts were parsed when the release was read; a part file is checked the same way.
-        let Ok(e) = crate::input::expect::parse(text) else { continue };
+        let Ok(e) = crate::input::expect::parse(text) else {
+            continue;
+        };
         for (name, rs) in per_scenario {
             if e.scenario.as_ref().is_none_or(|s| s == name) {
                 judged.push(crate::result::judge(&e, name, rs, meta.devices));
             }
         }
     }
-    let verdict = judged.iter().map(|j| j.verdict).max().unwrap_or(Verdict::Pass);
+    let verdict = judged
+        .iter()
+        .map(|j| j.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
     Report {
         format: FORMAT,
         version: VERSION,
@@ -165,16 +178,26 @@ fn show_bounds(metric_is_time: bool, is_probability: bool, b: &Bounds) -> String
 
 fn judged_text(j: &Judged) -> String {
     let prob = j.expectation.contains("P(");
-    let time = ["time_to_full", "time_to_abort", "duration"].iter().any(|m| j.expectation.contains(&format!("({m})")));
+    let time = ["time_to_full", "time_to_abort", "duration"]
+        .iter()
+        .any(|m| j.expectation.contains(&format!("({m})")));
     show_bounds(time, prob, &j.measured)
 }
 
 /// The terminal summary: a table per scenario, then the verdicts.
 pub fn human(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "simulated {} ({} devices, {} trials per scenario, seed {})", r.release, r.devices, r.trials, r.seed);
+    let _ = writeln!(
+        out,
+        "simulated {} ({} devices, {} trials per scenario, seed {})",
+        r.release, r.devices, r.trials, r.seed
+    );
     for s in &r.scenarios {
-        let _ = writeln!(out, "\nscenario \"{}\"  ({:.0} device events per trial)", s.scenario, s.events_per_trial);
+        let _ = writeln!(
+            out,
+            "\nscenario \"{}\"  ({:.0} device events per trial)",
+            s.scenario, s.events_per_trial
+        );
         let _ = writeln!(
             out,
             "  outcome      completed {}   aborted {}   timed out {}",
@@ -183,8 +206,16 @@ pub fn human(r: &Report) -> String {
             pct(s.timed_out.estimate)
         );
         if !s.aborted_at.is_empty() {
-            let at: Vec<String> = s.aborted_at.iter().map(|(ring, n)| format!("{ring} ×{n}")).collect();
-            let by: Vec<String> = s.aborted_by.iter().map(|(why, n)| format!("\"{why}\" ×{n}")).collect();
+            let at: Vec<String> = s
+                .aborted_at
+                .iter()
+                .map(|(ring, n)| format!("{ring} ×{n}"))
+                .collect();
+            let by: Vec<String> = s
+                .aborted_by
+                .iter()
+                .map(|(why, n)| format!("\"{why}\" ×{n}"))
+                .collect();
             let tta = s.metrics.iter().find(|m| m.metric == "time_to_abort");
             let _ = writeln!(
                 out,
@@ -195,7 +226,11 @@ pub fn human(r: &Report) -> String {
                 tta.and_then(|m| m.p90).map_or("-".into(), duration)
             );
         }
-        let _ = writeln!(out, "  {:<14} {:>10} {:>10} {:>10} {:>10}", "metric", "mean", "p50", "p90", "p99");
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>10} {:>10} {:>10} {:>10}",
+            "metric", "mean", "p50", "p90", "p99"
+        );
         for m in &s.metrics {
             if m.trials == 0 || m.metric == "duration" || m.metric == "time_to_abort" {
                 continue;
@@ -206,7 +241,15 @@ pub fn human(r: &Report) -> String {
                 Some(x) if time => duration(x),
                 Some(x) => format!("{x:.0}"),
             };
-            let _ = writeln!(out, "  {:<14} {:>10} {:>10} {:>10} {:>10}", m.metric, f(m.mean), f(m.p50), f(m.p90), f(m.p99));
+            let _ = writeln!(
+                out,
+                "  {:<14} {:>10} {:>10} {:>10} {:>10}",
+                m.metric,
+                f(m.mean),
+                f(m.p50),
+                f(m.p90),
+                f(m.p99)
+            );
         }
     }
     let _ = writeln!(out, "\nexpectations");
@@ -217,23 +260,48 @@ pub fn human(r: &Report) -> String {
             Verdict::Inconclusive => "inconclusive",
         };
         // A `*` expectation is judged once per scenario: say which.
-        let which = if j.expectation.trim_start().starts_with('*') { format!(" [{}]", j.scenario) } else { String::new() };
-        let _ = writeln!(out, "  {mark:<12} {}{which}   measured {} over {} trials", j.expectation, judged_text(j), j.trials);
+        let which = if j.expectation.trim_start().starts_with('*') {
+            format!(" [{}]", j.scenario)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {mark:<12} {}{which}   measured {} over {} trials",
+            j.expectation,
+            judged_text(j),
+            j.trials
+        );
     }
     let _ = writeln!(out, "\nverdict: {}", r.verdict.name());
     out
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// JUnit XML: one test case per expectation; an inconclusive one is `skipped` with the reason.
 pub fn junit(r: &Report) -> String {
-    let failures = r.expectations.iter().filter(|j| j.verdict == Verdict::Fail).count();
-    let skipped = r.expectations.iter().filter(|j| j.verdict == Verdict::Inconclusive).count();
+    let failures = r
+        .expectations
+        .iter()
+        .filter(|j| j.verdict == Verdict::Fail)
+        .count();
+    let skipped = r
+        .expectations
+        .iter()
+        .filter(|j| j.verdict == Verdict::Inconclusive)
+        .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(out, "<testsuites tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">", r.expectations.len());
+    let _ = writeln!(
+        out,
+        "<testsuites tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
+        r.expectations.len()
+    );
     let _ = writeln!(
         out,
         "  <testsuite name=\"simulate {}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
@@ -241,15 +309,33 @@ pub fn junit(r: &Report) -> String {
         r.expectations.len()
     );
     for j in &r.expectations {
-        let _ = write!(out, "    <testcase name=\"{}\" classname=\"{}\"", xml(&j.expectation), xml(&j.scenario));
-        let detail = format!("measured {} over {} trials (threshold {})", judged_text(j), j.trials, j.threshold);
+        let _ = write!(
+            out,
+            "    <testcase name=\"{}\" classname=\"{}\"",
+            xml(&j.expectation),
+            xml(&j.scenario)
+        );
+        let detail = format!(
+            "measured {} over {} trials (threshold {})",
+            judged_text(j),
+            j.trials,
+            j.threshold
+        );
         match j.verdict {
             Verdict::Pass => out.push_str("/>\n"),
             Verdict::Fail => {
-                let _ = writeln!(out, ">\n      <failure message=\"{}\"/>\n    </testcase>", xml(&detail));
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\"/>\n    </testcase>",
+                    xml(&detail)
+                );
             }
             Verdict::Inconclusive => {
-                let _ = writeln!(out, ">\n      <skipped message=\"inconclusive: {}; run more trials\"/>\n    </testcase>", xml(&detail));
+                let _ = writeln!(
+                    out,
+                    ">\n      <skipped message=\"inconclusive: {}; run more trials\"/>\n    </testcase>",
+                    xml(&detail)
+                );
             }
         }
     }
@@ -265,13 +351,29 @@ const H: f64 = 220.0;
 const PAD: f64 = 36.0;
 
 fn path(points: &[(f64, f64)]) -> String {
-    points.iter().enumerate().map(|(i, (x, y))| format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" })).collect::<Vec<_>>().join(" ")
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A chart of bands over time: each band a shaded p10–p90 area and a p50 line.
 fn band_chart(title: &str, step_s: f64, series: &[(&str, &Band, &str, bool)]) -> String {
-    let len = series.iter().map(|s| s.1.p50.len()).max().unwrap_or(0).max(2);
-    let ymax = series.iter().flat_map(|s| s.1.p90.iter()).copied().max().unwrap_or(1).max(1) as f64;
+    let len = series
+        .iter()
+        .map(|s| s.1.p50.len())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.1.p90.iter())
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let x = |i: usize| PAD + (W - 2.0 * PAD) * i as f64 / (len - 1) as f64;
     let y = |v: u32| H - PAD - (H - 2.0 * PAD) * f64::from(v) / ymax;
     let mut svg = format!(
@@ -285,25 +387,51 @@ fn band_chart(title: &str, step_s: f64, series: &[(&str, &Band, &str, bool)]) ->
         b = H - PAD,
         r = W - PAD
     );
-    let _ = write!(svg, "<text x=\"4\" y=\"{:.0}\" class=\"l\">{:.0}</text><text x=\"4\" y=\"{:.0}\" class=\"l\">0</text>", PAD + 4.0, ymax, H - PAD);
+    let _ = write!(
+        svg,
+        "<text x=\"4\" y=\"{:.0}\" class=\"l\">{:.0}</text><text x=\"4\" y=\"{:.0}\" class=\"l\">0</text>",
+        PAD + 4.0,
+        ymax,
+        H - PAD
+    );
     let total = step_s * (len - 1) as f64;
     for k in 0..=4 {
         let t = total * f64::from(k) / 4.0;
-        let _ = write!(svg, "<text x=\"{:.0}\" y=\"{:.0}\" class=\"l\">{}</text>", PAD + (W - 2.0 * PAD) * f64::from(k) / 4.0 - 8.0, H - PAD + 16.0, duration(t));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.0}\" y=\"{:.0}\" class=\"l\">{}</text>",
+            PAD + (W - 2.0 * PAD) * f64::from(k) / 4.0 - 8.0,
+            H - PAD + 16.0,
+            duration(t)
+        );
     }
     for (i, (name, band, colour, dashed)) in series.iter().enumerate() {
         let n = band.p50.len();
         let mut area: Vec<(f64, f64)> = (0..n).map(|t| (x(t), y(band.p90[t]))).collect();
         area.extend((0..n).rev().map(|t| (x(t), y(band.p10[t]))));
-        let _ = write!(svg, "<path d=\"{} Z\" fill=\"{colour}\" fill-opacity=\"0.18\" stroke=\"none\"/>", path(&area));
+        let _ = write!(
+            svg,
+            "<path d=\"{} Z\" fill=\"{colour}\" fill-opacity=\"0.18\" stroke=\"none\"/>",
+            path(&area)
+        );
         let line: Vec<(f64, f64)> = (0..n).map(|t| (x(t), y(band.p50[t]))).collect();
         let _ = write!(
             svg,
             "<path d=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{}/>",
             path(&line),
-            if *dashed { " stroke-dasharray=\"5 4\"" } else { "" }
+            if *dashed {
+                " stroke-dasharray=\"5 4\""
+            } else {
+                ""
+            }
         );
-        let _ = write!(svg, "<text x=\"{:.0}\" y=\"{:.0}\" class=\"l\" fill=\"{colour}\">{}</text>", W - PAD - 150.0, PAD + 14.0 * i as f64, xml(name));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.0}\" y=\"{:.0}\" class=\"l\" fill=\"{colour}\">{}</text>",
+            W - PAD - 150.0,
+            PAD + 14.0 * i as f64,
+            xml(name)
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -311,27 +439,62 @@ fn band_chart(title: &str, step_s: f64, series: &[(&str, &Band, &str, bool)]) ->
 
 /// A histogram of per-trial values.
 fn histogram(title: &str, values: &[f64], is_time: bool) -> String {
-    let mut svg = format!("<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\"><text x=\"{PAD}\" y=\"18\" class=\"t\">{}</text>", xml(title), xml(title));
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\"><text x=\"{PAD}\" y=\"18\" class=\"t\">{}</text>",
+        xml(title),
+        xml(title)
+    );
     if values.is_empty() {
         svg.push_str("<text x=\"40\" y=\"110\" class=\"l\">no trial has this metric</text></svg>");
         return svg;
     }
-    let (lo, hi) = (values.iter().copied().fold(f64::INFINITY, f64::min), values.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let (lo, hi) = (
+        values.iter().copied().fold(f64::INFINITY, f64::min),
+        values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
     let bins = 20usize;
-    let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
     let mut counts = vec![0u32; bins];
     for v in values {
-        let b = if hi > lo { (((v - lo) / width) as usize).min(bins - 1) } else { 0 };
+        let b = if hi > lo {
+            (((v - lo) / width) as usize).min(bins - 1)
+        } else {
+            0
+        };
         counts[b] += 1;
     }
     let cmax = f64::from(counts.iter().copied().max().unwrap_or(1).max(1));
     let bw = (W - 2.0 * PAD) / bins as f64;
     for (i, c) in counts.iter().enumerate() {
         let h = (H - 2.0 * PAD) * f64::from(*c) / cmax;
-        let _ = write!(svg, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" class=\"bar\"><title>{c}</title></rect>", PAD + bw * i as f64 + 1.0, H - PAD - h, bw - 2.0);
+        let _ = write!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" class=\"bar\"><title>{c}</title></rect>",
+            PAD + bw * i as f64 + 1.0,
+            H - PAD - h,
+            bw - 2.0
+        );
     }
-    let f = |x: f64| if is_time { duration(x) } else { format!("{x:.0}") };
-    let _ = write!(svg, "<text x=\"{PAD}\" y=\"{:.0}\" class=\"l\">{}</text><text x=\"{:.0}\" y=\"{:.0}\" class=\"l\">{}</text>", H - PAD + 16.0, f(lo), W - PAD - 40.0, H - PAD + 16.0, f(hi));
+    let f = |x: f64| {
+        if is_time {
+            duration(x)
+        } else {
+            format!("{x:.0}")
+        }
+    };
+    let _ = write!(
+        svg,
+        "<text x=\"{PAD}\" y=\"{:.0}\" class=\"l\">{}</text><text x=\"{:.0}\" y=\"{:.0}\" class=\"l\">{}</text>",
+        H - PAD + 16.0,
+        f(lo),
+        W - PAD - 40.0,
+        H - PAD + 16.0,
+        f(hi)
+    );
     svg.push_str("</svg>");
     svg
 }
@@ -339,7 +502,8 @@ fn histogram(title: &str, values: &[f64], is_time: bool) -> String {
 /// The self-contained page (no scripts, no network): verdicts, then per scenario the rollout curves
 /// (true vs reported, p10–p90 bands) and histograms of the metrics.
 pub fn html(r: &Report, per_trial: &[(String, Vec<crate::result::TrialResult>)]) -> String {
-    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
     out.push_str(&xml(&format!("Fleetgate simulation: {}", r.release)));
     out.push_str(
         "</title><style>body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}\
@@ -348,7 +512,11 @@ pub fn html(r: &Report, per_trial: &[(String, Vec<crate::result::TrialResult>)])
          svg{width:100%;max-width:640px;display:block;margin:1em 0}.t{font:bold 13px sans-serif}.l{font:11px sans-serif}\
          .axis{stroke:#888}.bar{fill:#5b8def}</style></head><body>\n",
     );
-    let _ = writeln!(out, "<h1>{}</h1>", xml(&format!("Simulation of {}", r.release)));
+    let _ = writeln!(
+        out,
+        "<h1>{}</h1>",
+        xml(&format!("Simulation of {}", r.release))
+    );
     let _ = writeln!(
         out,
         "<p>{} devices, {} trials per scenario, seed {}, horizon {}. Verdict: <strong class=\"{}\">{}</strong>.</p>",
@@ -371,7 +539,9 @@ pub fn html(r: &Report, per_trial: &[(String, Vec<crate::result::TrialResult>)])
         );
     }
     out.push_str("</table>\n");
-    let colours = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb"];
+    let colours = [
+        "#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12b5cb",
+    ];
     for s in &r.scenarios {
         let _ = writeln!(out, "<h2>Scenario: {}</h2>", xml(&s.scenario));
         let _ = writeln!(
@@ -384,9 +554,15 @@ pub fn html(r: &Report, per_trial: &[(String, Vec<crate::result::TrialResult>)])
         for (i, ring) in s.timeline.iter().enumerate() {
             let c = colours[i % colours.len()];
             out.push_str(&band_chart(
-                &format!("ring {}: devices done (solid: true, dashed: reported by the planner), p10–p90", ring.ring),
+                &format!(
+                    "ring {}: devices done (solid: true, dashed: reported by the planner), p10–p90",
+                    ring.ring
+                ),
                 r.timeline_step_s,
-                &[("true", &ring.true_done, c, false), ("reported", &ring.reported_done, "#555", true)],
+                &[
+                    ("true", &ring.true_done, c, false),
+                    ("reported", &ring.reported_done, "#555", true),
+                ],
             ));
         }
         if let Some((_, trials)) = per_trial.iter().find(|(name, _)| *name == s.scenario) {
@@ -395,7 +571,11 @@ pub fn html(r: &Report, per_trial: &[(String, Vec<crate::result::TrialResult>)])
                     continue;
                 }
                 let values: Vec<f64> = trials.iter().filter_map(|t| t.metric(m)).collect();
-                out.push_str(&histogram(&format!("{} over trials", m.name()), &values, m.is_time()));
+                out.push_str(&histogram(
+                    &format!("{} over trials", m.name()),
+                    &values,
+                    m.is_time(),
+                ));
             }
         }
     }

@@ -94,7 +94,11 @@ fn finite(x: f64) -> Option<f64> {
 
 impl From<Interval> for Bounds {
     fn from(iv: Interval) -> Bounds {
-        Bounds { estimate: finite(iv.estimate), low: finite(iv.low), high: finite(iv.high) }
+        Bounds {
+            estimate: finite(iv.estimate),
+            low: finite(iv.low),
+            high: finite(iv.high),
+        }
     }
 }
 
@@ -153,14 +157,23 @@ fn q(sorted: &[f64], p: f64) -> Option<f64> {
 
 fn band(series: &[&Vec<u32>]) -> Band {
     let len = series.iter().map(|s| s.len()).max().unwrap_or(0);
-    let mut out = Band { p10: Vec::with_capacity(len), p50: Vec::with_capacity(len), p90: Vec::with_capacity(len) };
+    let mut out = Band {
+        p10: Vec::with_capacity(len),
+        p50: Vec::with_capacity(len),
+        p90: Vec::with_capacity(len),
+    };
     let mut column: Vec<u32> = Vec::with_capacity(series.len());
     for t in 0..len {
         column.clear();
         // A trial that ended early keeps its last value.
-        column.extend(series.iter().map(|s| s.get(t).or(s.last()).copied().unwrap_or(0)));
+        column.extend(
+            series
+                .iter()
+                .map(|s| s.get(t).or(s.last()).copied().unwrap_or(0)),
+        );
         column.sort_unstable();
-        let pick = |p: f64| column[((p * column.len() as f64).ceil() as usize).clamp(1, column.len()) - 1];
+        let pick =
+            |p: f64| column[((p * column.len() as f64).ceil() as usize).clamp(1, column.len()) - 1];
         out.p10.push(pick(0.1));
         out.p50.push(pick(0.5));
         out.p90.push(pick(0.9));
@@ -171,13 +184,22 @@ fn band(series: &[&Vec<u32>]) -> Band {
 /// Summarises one scenario's trials (`results` sorted by trial).
 pub fn summarise(scenario: &str, rings: &[String], results: &[TrialResult]) -> Summary {
     let n = results.len() as u64;
-    let count = |f: &dyn Fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count() as u64;
+    let count =
+        |f: &dyn Fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count() as u64;
     let completed = count(&|o| matches!(o, Outcome::Completed));
     let aborted = count(&|o| matches!(o, Outcome::Aborted { .. }));
     let timed_out = count(&|o| matches!(o, Outcome::TimedOut));
     let aborted_at = rings
         .iter()
-        .map(|ring| (ring.clone(), results.iter().filter(|r| matches!(&r.outcome, Outcome::Aborted { ring: x, .. } if x == ring)).count()))
+        .map(|ring| {
+            (
+                ring.clone(),
+                results
+                    .iter()
+                    .filter(|r| matches!(&r.outcome, Outcome::Aborted { ring: x, .. } if x == ring))
+                    .count(),
+            )
+        })
         .filter(|(_, n)| *n > 0)
         .collect();
     let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
@@ -208,7 +230,13 @@ pub fn summarise(scenario: &str, rings: &[String], results: &[TrialResult]) -> S
         .iter()
         .enumerate()
         .map(|(i, ring)| {
-            let pick = |f: fn(&RingTimeline) -> &Vec<u32>| -> Vec<&Vec<u32>> { results.iter().filter_map(|r| r.timeline.get(i)).map(f).collect() };
+            let pick = |f: fn(&RingTimeline) -> &Vec<u32>| -> Vec<&Vec<u32>> {
+                results
+                    .iter()
+                    .filter_map(|r| r.timeline.get(i))
+                    .map(f)
+                    .collect()
+            };
             RingBands {
                 ring: ring.clone(),
                 true_done: band(&pick(|t| &t.true_done)),
@@ -220,7 +248,11 @@ pub fn summarise(scenario: &str, rings: &[String], results: &[TrialResult]) -> S
     Summary {
         scenario: scenario.to_string(),
         trials: results.len(),
-        events_per_trial: if results.is_empty() { 0.0 } else { results.iter().map(|r| r.events as f64).sum::<f64>() / results.len() as f64 },
+        events_per_trial: if results.is_empty() {
+            0.0
+        } else {
+            results.iter().map(|r| r.events as f64).sum::<f64>() / results.len() as f64
+        },
         completed: stats::proportion(completed, n).into(),
         aborted: stats::proportion(aborted, n).into(),
         timed_out: stats::proportion(timed_out, n).into(),
@@ -254,7 +286,9 @@ fn event_holds(e: &Event, r: &TrialResult, fleet: u64) -> bool {
             };
             is != *negated
         }
-        Event::Metric { metric, op, amount } => r.metric(*metric).is_some_and(|v| op.holds(v, amount.resolve(fleet))),
+        Event::Metric { metric, op, amount } => r
+            .metric(*metric)
+            .is_some_and(|v| op.holds(v, amount.resolve(fleet))),
     }
 }
 
@@ -262,13 +296,24 @@ fn event_holds(e: &Event, r: &TrialResult, fleet: u64) -> bool {
 pub fn judge(e: &Expectation, scenario: &str, results: &[TrialResult], fleet: u64) -> Judged {
     let (measured, threshold, verdict) = match &e.claim {
         Claim::Probability { event, op, p } => {
-            let k = results.iter().filter(|r| event_holds(event, r, fleet)).count() as u64;
+            let k = results
+                .iter()
+                .filter(|r| event_holds(event, r, fleet))
+                .count() as u64;
             let iv = stats::proportion(k, results.len() as u64);
             (iv, *p, stats::judge(iv, *op, *p))
         }
-        Claim::Quantile { q, metric, op, amount } => {
+        Claim::Quantile {
+            q,
+            metric,
+            op,
+            amount,
+        } => {
             // A trial without the metric (no abort, never full) counts as +infinity: it never got there.
-            let mut v: Vec<f64> = results.iter().map(|r| r.metric(*metric).unwrap_or(f64::INFINITY)).collect();
+            let mut v: Vec<f64> = results
+                .iter()
+                .map(|r| r.metric(*metric).unwrap_or(f64::INFINITY))
+                .collect();
             v.sort_by(f64::total_cmp);
             let iv = stats::quantile(&v, *q);
             let t = amount.resolve(fleet);
@@ -281,5 +326,12 @@ pub fn judge(e: &Expectation, scenario: &str, results: &[TrialResult], fleet: u6
             (iv, t, stats::judge(iv, *op, t))
         }
     };
-    Judged { expectation: e.text.clone(), scenario: scenario.to_string(), verdict, measured: measured.into(), threshold, trials: results.len() }
+    Judged {
+        expectation: e.text.clone(),
+        scenario: scenario.to_string(),
+        verdict,
+        measured: measured.into(),
+        threshold,
+        trials: results.len(),
+    }
 }

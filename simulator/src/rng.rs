@@ -55,6 +55,18 @@ pub fn base(seed: u64, trial: u64, device: u64, purpose: Purpose) -> u64 {
         ^ (purpose as u64).wrapping_mul(K3))
 }
 
+/// The inverse of `GAMMA` modulo 2^64 (Newton's iteration; `GAMMA` is odd).
+const GAMMA_INV: u64 = {
+    let mut x = GAMMA;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(GAMMA.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+};
+const _: () = assert!(GAMMA.wrapping_mul(GAMMA_INV) == 1);
+
 /// A SplitMix64 stream. Its state is the whole of it: store it, copy it, resume it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stream(pub u64);
@@ -62,6 +74,19 @@ pub struct Stream(pub u64);
 impl Stream {
     pub fn new(seed: u64, trial: u64, device: u64, purpose: Purpose) -> Stream {
         Stream(base(seed, trial, device, purpose))
+    }
+
+    /// The stream that starts at `base`, after `draws` draws.
+    #[inline]
+    pub fn at(base: u64, draws: u32) -> Stream {
+        Stream(base.wrapping_add(u64::from(draws).wrapping_mul(GAMMA)))
+    }
+
+    /// How many draws this stream, started at `base`, has made (modulo 2^32): with [`Stream::at`], a
+    /// stream is stored as a 4-byte count where its base can be recomputed.
+    #[inline]
+    pub fn draws_since(self, base: u64) -> u32 {
+        self.0.wrapping_sub(base).wrapping_mul(GAMMA_INV) as u32
     }
 
     #[inline]
@@ -107,5 +132,21 @@ impl rand::TryRng for Stream {
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_resumes_from_its_draw_count() {
+        let b = base(7, 3, 11, Purpose::Device);
+        let mut s = Stream(b);
+        for n in 0..1000u32 {
+            assert_eq!(s.draws_since(b), n);
+            assert_eq!(Stream::at(b, n), s);
+            s.next_u64();
+        }
     }
 }

@@ -44,13 +44,19 @@ pub fn kind_name(kind: FunctionKind, side: &fleetgate_compiler::sidecar::Sidecar
         FunctionKind::Health => "health".into(),
         FunctionKind::Constraints => "constraints".into(),
         FunctionKind::Rings => "ring filters".into(),
-        FunctionKind::Gate(g) => format!("gate {}", side.gates.get(usize::from(g)).map_or("?", String::as_str)),
+        FunctionKind::Gate(g) => format!(
+            "gate {}",
+            side.gates.get(usize::from(g)).map_or("?", String::as_str)
+        ),
     }
 }
 
 /// The cost table `build` and `check` print.
 pub fn cost_table(compiled: &fleetgate_compiler::Compiled) -> String {
-    let mut out = format!("  {:<28} {:>7} {:>10} {:>6} {:>7}\n", "kind", "clauses", "cost bound", "stack", "bytes");
+    let mut out = format!(
+        "  {:<28} {:>7} {:>10} {:>6} {:>7}\n",
+        "kind", "clauses", "cost bound", "stack", "bytes"
+    );
     for f in &compiled.artifact.functions {
         out.push_str(&format!(
             "  {:<28} {:>7} {:>10} {:>6} {:>7}\n",
@@ -66,7 +72,11 @@ pub fn cost_table(compiled: &fleetgate_compiler::Compiled) -> String {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     // The key is read first: a bad key path should not cost a compile.
-    let key = args.sign.as_deref().map(crate::cmd::keygen::read_secret).transpose()?;
+    let key = args
+        .sign
+        .as_deref()
+        .map(crate::cmd::keygen::read_secret)
+        .transpose()?;
     let ready = common::load_and_compile(&args.path, Format::Human)?;
     let compiled = &ready.compiled;
     let mut artifact = compiled.artifact.clone();
@@ -75,8 +85,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Some(key) => {
             let bytes = key.sign(&artifact);
             // What is written is what a device trusting this key accepts.
-            fleetgate_runtime::sign::verify_signed(&bytes, &key.public())
-                .map_err(|e| CliError::usage(format!("internal error: the signed artifact does not verify: {e}")))?;
+            fleetgate_runtime::sign::verify_signed(&bytes, &key.public()).map_err(|e| {
+                CliError::usage(format!(
+                    "internal error: the signed artifact does not verify: {e}"
+                ))
+            })?;
             bytes
         }
         None => artifact.encode(),
@@ -84,7 +97,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     std::fs::write(&args.output, &bytes).map_err(|e| CliError::write(&args.output, &e))?;
     let side = sidecar_path(&args.output);
     std::fs::write(&side, compiled.sidecar.to_json()).map_err(|e| CliError::write(&side, &e))?;
-    let code: usize = compiled.artifact.functions.iter().map(|f| f.code.len()).sum();
+    let code: usize = compiled
+        .artifact
+        .functions
+        .iter()
+        .map(|f| f.code.len())
+        .sum();
     crate::outln!(
         "wrote {} ({} bytes, {} of bytecode, schema {:016x}) and {}",
         args.output.display(),
@@ -94,7 +112,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         side.display()
     );
     if let Some(key) = &key {
-        crate::outln!("signed by key {:016x}, serial {}", key.public().id(), artifact.serial);
+        crate::outln!(
+            "signed by key {:016x}, serial {}",
+            key.public().id(),
+            artifact.serial
+        );
     }
     crate::out!("{}", cost_table(compiled));
     Ok(ExitCode::SUCCESS)

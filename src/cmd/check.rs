@@ -32,7 +32,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut costs = None;
     if loaded.files.is_empty() {
         let id = loaded.sources.add(args.path.display().to_string(), "");
-        diagnostics.push(fleetgate_lang::diagnostics::empty_package(fleetgate_lang::Span::new(id, 0, 0)));
+        diagnostics.push(fleetgate_lang::diagnostics::empty_package(
+            fleetgate_lang::Span::new(id, 0, 0),
+        ));
     } else {
         let checked = fleetgate_lang::check(&loaded.sources);
         diagnostics = checked.diagnostics;
@@ -53,7 +55,15 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         let verdict = if errors == 0 { "ok" } else { "failed" };
         let files = loaded.files.len();
-        eprintln!("check {verdict}: {} in {files} file{}", diag::summary(errors, warnings), if files == 1 { "" } else { "s" });
+        eprintln!(
+            "check {verdict}: {} in {files} file{}",
+            diag::summary(errors, warnings),
+            if files == 1 { "" } else { "s" }
+        );
     }
-    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

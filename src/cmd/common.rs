@@ -25,7 +25,11 @@ pub struct Ready {
 impl Ready {
     /// The package's name: its directory's (or file's) name.
     pub fn package_name(&self) -> String {
-        self.path.file_stem().and_then(|s| s.to_str()).unwrap_or("package").to_string()
+        self.path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("package")
+            .to_string()
     }
 }
 
@@ -37,19 +41,34 @@ pub fn load_and_compile(path: &Path, format: Format) -> Result<Ready, CliError> 
         let id = loaded.sources.add(path.display().to_string(), "");
         let d = fleetgate_lang::diagnostics::empty_package(fleetgate_lang::Span::new(id, 0, 0));
         diag::emit(&[d], &loaded.sources, format);
-        return Err(CliError::usage(format!("`{}` has no `.policy` files", path.display())).status(1));
+        return Err(
+            CliError::usage(format!("`{}` has no `.policy` files", path.display())).status(1),
+        );
     }
     let checked = fleetgate_lang::check(&loaded.sources);
-    let warnings: Vec<_> = checked.diagnostics.iter().filter(|d| !d.is_error()).cloned().collect();
+    let warnings: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| !d.is_error())
+        .cloned()
+        .collect();
     let Some(package) = checked.package else {
         diag::emit(&checked.diagnostics, &loaded.sources, format);
         return Err(CliError::usage(format!("`{}` has errors", path.display()))
-            .help(format!("run `fleetgate check {}` for the full report", path.display()))
+            .help(format!(
+                "run `fleetgate check {}` for the full report",
+                path.display()
+            ))
             .status(1));
     };
     diag::emit(&warnings, &loaded.sources, format);
     match fleetgate_compiler::compile(&package, &loaded.sources) {
-        Ok(compiled) => Ok(Ready { sources: loaded.sources, package, compiled, path: path.to_path_buf() }),
+        Ok(compiled) => Ok(Ready {
+            sources: loaded.sources,
+            package,
+            compiled,
+            path: path.to_path_buf(),
+        }),
         Err(errors) => {
             diag::emit(&errors, &loaded.sources, format);
             Err(CliError::usage(format!("`{}` does not compile", path.display())).status(1))
@@ -60,7 +79,15 @@ pub fn load_and_compile(path: &Path, format: Format) -> Result<Ready, CliError> 
 /// `rail power: deny "battery low" (rails.policy:3)`.
 pub fn clause_line(side: &Sidecar, c: u16) -> String {
     match side.clause(usize::from(c)) {
-        Some(i) => format!("{} {}: {} \"{}\" ({}:{})", kind_rule_word(&i.kind), i.rule, i.kind, i.reason, i.file, i.line),
+        Some(i) => format!(
+            "{} {}: {} \"{}\" ({}:{})",
+            kind_rule_word(&i.kind),
+            i.rule,
+            i.kind,
+            i.reason,
+            i.file,
+            i.line
+        ),
         None => format!("clause {c}"),
     }
 }
@@ -87,7 +114,10 @@ pub fn health_verdict(v: &HealthVerdict, side: &Sidecar) -> String {
         HealthVerdict::Healthy => "healthy".into(),
         HealthVerdict::Inconclusive => "inconclusive".into(),
         HealthVerdict::Rollback { planes } => {
-            let names: Vec<&str> = planes.iter().filter_map(|p| side.planes.get(usize::from(p)).map(String::as_str)).collect();
+            let names: Vec<&str> = planes
+                .iter()
+                .filter_map(|p| side.planes.get(usize::from(p)).map(String::as_str))
+                .collect();
             format!("rollback {}", names.join(", "))
         }
     }
@@ -97,15 +127,22 @@ pub fn gate_verdict(d: &GateDecision, side: &Sidecar) -> String {
     match d {
         GateDecision::Promote => "promote".into(),
         GateDecision::Hold { unmet, soak_met } => {
-            let mut parts: Vec<String> =
-                unmet.iter().filter_map(|c| side.clause(c.index())).map(|i| format!("require {}", i.reason)).collect();
+            let mut parts: Vec<String> = unmet
+                .iter()
+                .filter_map(|c| side.clause(c.index()))
+                .map(|i| format!("require {}", i.reason))
+                .collect();
             if !soak_met {
                 parts.push("soak time not reached".into());
             }
             format!("hold ({})", parts.join("; "))
         }
         GateDecision::Abort { clauses } => {
-            let reasons: Vec<String> = clauses.iter().filter_map(|c| side.clause(c.index())).map(|i| format!("\"{}\"", i.reason)).collect();
+            let reasons: Vec<String> = clauses
+                .iter()
+                .filter_map(|c| side.clause(c.index()))
+                .map(|i| format!("\"{}\"", i.reason))
+                .collect();
             format!("abort {}", reasons.join(", "))
         }
     }

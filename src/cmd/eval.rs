@@ -70,23 +70,34 @@ const MAX_RECORD_FILE: usize = 1024 * 1024;
 
 fn read_json(path: &Path) -> Result<Json, CliError> {
     let bytes = crate::cmd::verify::read_limited(path, MAX_RECORD_FILE, |size| {
-        CliError::usage(format!("`{}` is {size} bytes, more than the {MAX_RECORD_FILE} bytes a record file may have", path.display()))
-            .help("records are JSON objects keyed by field name")
+        CliError::usage(format!(
+            "`{}` is {size} bytes, more than the {MAX_RECORD_FILE} bytes a record file may have",
+            path.display()
+        ))
+        .help("records are JSON objects keyed by field name")
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| CliError::usage(format!("`{}` is not UTF-8 text", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CliError::usage(format!("`{}` is not UTF-8 text", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(format!("`{}` is not valid JSON: {}", path.display(), e.to_string().to_lowercase()))
-            .help("records are JSON objects keyed by field name")
+        CliError::usage(format!(
+            "`{}` is not valid JSON: {}",
+            path.display(),
+            e.to_string().to_lowercase()
+        ))
+        .help("records are JSON objects keyed by field name")
     })
 }
 
 fn bad_record(path: &Path, why: String) -> CliError {
-    CliError::usage(format!("`{}`: {why}", path.display())).help("see `fleetgate eval --help` for the record format")
+    CliError::usage(format!("`{}`: {why}", path.display()))
+        .help("see `fleetgate eval --help` for the record format")
 }
 
 fn clause_json(ready: &Ready, c: u16) -> Json {
     match ready.compiled.sidecar.clause(usize::from(c)) {
-        Some(i) => json!({"clause": c, "kind": i.kind, "rule": i.rule, "reason": i.reason, "file": i.file, "line": i.line, "source": i.source}),
+        Some(i) => {
+            json!({"clause": c, "kind": i.kind, "rule": i.rule, "reason": i.reason, "file": i.file, "line": i.line, "source": i.source})
+        }
         None => json!({"clause": c}),
     }
 }
@@ -94,8 +105,17 @@ fn clause_json(ready: &Ready, c: u16) -> Json {
 fn clause_lines(ready: &Ready, label: &str, clauses: &[u16], explain: bool) -> String {
     let mut out = String::new();
     for (i, c) in clauses.iter().enumerate() {
-        out.push_str(&format!("  {:<10} {}\n", if i == 0 { label } else { "" }, common::clause_line(&ready.compiled.sidecar, *c)));
-        if let Some(info) = ready.compiled.sidecar.clause(usize::from(*c)).filter(|_| explain) {
+        out.push_str(&format!(
+            "  {:<10} {}\n",
+            if i == 0 { label } else { "" },
+            common::clause_line(&ready.compiled.sidecar, *c)
+        ));
+        if let Some(info) = ready
+            .compiled
+            .sidecar
+            .clause(usize::from(*c))
+            .filter(|_| explain)
+        {
             out.push_str(&format!("  {:<10}   | {}\n", "", info.source));
         }
     }
@@ -119,10 +139,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut human = String::new();
     let mut report = serde_json::Map::new();
     report.insert("engine".into(), json!(engine.name()));
-    let run_err = |e: fleetgate_compiler::engine::EngineError| CliError::usage(format!("evaluation failed: {e}"));
+    let run_err = |e: fleetgate_compiler::engine::EngineError| {
+        CliError::usage(format!("evaluation failed: {e}"))
+    };
 
     if let Some(device_path) = &args.device {
-        let device = records::device(pkg, &read_json(device_path)?).map_err(|e| bad_record(device_path, e))?;
+        let device = records::device(pkg, &read_json(device_path)?)
+            .map_err(|e| bad_record(device_path, e))?;
         let now = match &args.now {
             Some(p) => records::now(pkg, &read_json(p)?).map_err(|e| bad_record(p, e))?,
             None => NowValues::default(),
@@ -133,13 +156,20 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         };
         let rec = layout::device_record(pkg, &device, now, &release);
 
-        engines.run(engine, FunctionKind::Rails, Input::Device(&rec), &mut bits).map_err(run_err)?;
+        engines
+            .run(engine, FunctionKind::Rails, Input::Device(&rec), &mut bits)
+            .map_err(run_err)?;
         let d = decision::rails(policy, &bits);
         let fired: Vec<u16> = d.fired().map(|c| c.0).collect();
         let erroneous: Vec<u16> = d.erroneous().map(|c| c.0).collect();
         human.push_str(&format!("rails: {}\n", common::rail_verdict(&d.verdict)));
         human.push_str(&clause_lines(&ready, "fired:", &fired, args.explain));
-        human.push_str(&clause_lines(&ready, "erroneous:", &erroneous, args.explain));
+        human.push_str(&clause_lines(
+            &ready,
+            "erroneous:",
+            &erroneous,
+            args.explain,
+        ));
         let (verdict, defer) = match d.verdict {
             RailVerdict::Allow => ("allow", None),
             RailVerdict::Defer { secs } => ("defer", Some(secs)),
@@ -156,50 +186,96 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         if let Some(state) = args.state.as_ref().filter(|s| s.exists()) {
             {
                 let j = read_json(state)?;
-                let saved: Vec<u8> = j.get("counters").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+                let saved: Vec<u8> = j
+                    .get("counters")
+                    .and_then(|c| serde_json::from_value(c.clone()).ok())
+                    .unwrap_or_default();
                 if saved.len() == n_counters {
                     counters = saved;
                 } else {
-                    return Err(CliError::usage(format!("`{}` holds counters for another package", state.display()))
-                        .help("delete the state file to start from zero"));
+                    return Err(CliError::usage(format!(
+                        "`{}` holds counters for another package",
+                        state.display()
+                    ))
+                    .help("delete the state file to start from zero"));
                 }
             }
         }
-        engines.run(engine, FunctionKind::Health, Input::Device(&rec), &mut bits).map_err(run_err)?;
+        engines
+            .run(engine, FunctionKind::Health, Input::Device(&rec), &mut bits)
+            .map_err(run_err)?;
         let versions = plane_versions(compiled, &rec);
         let h = decision::health(policy, &bits, &mut counters, &versions);
         let verdict = h.verdict;
         let fired: Vec<u16> = h.fired().map(|c| c.0).collect();
         let erroneous: Vec<u16> = h.erroneous().map(|c| c.0).collect();
-        human.push_str(&format!("health: {}", common::health_verdict(&verdict, &compiled.sidecar)));
+        human.push_str(&format!(
+            "health: {}",
+            common::health_verdict(&verdict, &compiled.sidecar)
+        ));
         if n_counters > 0 {
             human.push_str(&format!("   (counters {counters:?})"));
         }
         human.push('\n');
         human.push_str(&clause_lines(&ready, "fired:", &fired, args.explain));
-        human.push_str(&clause_lines(&ready, "erroneous:", &erroneous, args.explain));
+        human.push_str(&clause_lines(
+            &ready,
+            "erroneous:",
+            &erroneous,
+            args.explain,
+        ));
         report.insert(
             "health".into(),
             json!({"verdict": common::health_verdict(&verdict, &compiled.sidecar), "counters": counters,
                    "fired": fired.iter().map(|c| clause_json(&ready, *c)).collect::<Vec<_>>()}),
         );
         if let Some(state) = &args.state {
-            std::fs::write(state, json!({"counters": counters}).to_string()).map_err(|e| CliError::write(state, &e))?;
+            std::fs::write(state, json!({"counters": counters}).to_string())
+                .map_err(|e| CliError::write(state, &e))?;
         }
 
         if args.release.is_some() {
-            engines.run(engine, FunctionKind::Constraints, Input::Device(&rec), &mut bits).map_err(run_err)?;
+            engines
+                .run(
+                    engine,
+                    FunctionKind::Constraints,
+                    Input::Device(&rec),
+                    &mut bits,
+                )
+                .map_err(run_err)?;
             let target: Vec<Option<u64>> = release.iter().map(|v| v.map(|v| v.packed())).collect();
             match decision::install_order(policy, &versions, &target, &bits) {
                 Ok(order) => {
-                    let names: Vec<&str> = order.iter().filter_map(|p| compiled.sidecar.planes.get(usize::from(p)).map(String::as_str)).collect();
-                    human.push_str(&format!("install order: {}\n", if names.is_empty() { "(nothing to install)".to_string() } else { names.join(", ") }));
-                    report.insert("install".into(), json!({"installable": true, "order": names}));
+                    let names: Vec<&str> = order
+                        .iter()
+                        .filter_map(|p| {
+                            compiled
+                                .sidecar
+                                .planes
+                                .get(usize::from(p))
+                                .map(String::as_str)
+                        })
+                        .collect();
+                    human.push_str(&format!(
+                        "install order: {}\n",
+                        if names.is_empty() {
+                            "(nothing to install)".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ));
+                    report.insert(
+                        "install".into(),
+                        json!({"installable": true, "order": names}),
+                    );
                 }
                 Err(e) => {
                     let why = describe_not_installable(&engines, &e);
                     human.push_str(&format!("not installable: {why}\n"));
-                    report.insert("install".into(), json!({"installable": false, "reason": why}));
+                    report.insert(
+                        "install".into(),
+                        json!({"installable": false, "reason": why}),
+                    );
                 }
             }
         }
@@ -217,11 +293,17 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         if let Some(by) = j.get("by").and_then(Json::as_object) {
             for (field, values) in by {
                 let Some(f) = pkg.field_by_name(field) else {
-                    return Err(bad_record(ring_path, format!("`by`: the device has no field `{field}`")));
+                    return Err(bad_record(
+                        ring_path,
+                        format!("`by`: the device has no field `{field}`"),
+                    ));
                 };
                 let mut counts = Vec::new();
                 for (_, v) in values.as_object().into_iter().flatten() {
-                    counts.push(records::ring_counts(v, &format!("by.{field}")).map_err(|e| bad_record(ring_path, e))?);
+                    counts.push(
+                        records::ring_counts(v, &format!("by.{field}"))
+                            .map_err(|e| bad_record(ring_path, e))?,
+                    );
                 }
                 split.push((f.index() as u16, counts));
             }
@@ -229,14 +311,30 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         let whole = layout::gate_record(&total, &rollout);
         let mut gates_json = Vec::new();
         for (g, name) in compiled.sidecar.gates.iter().enumerate() {
-            if args.gate.as_ref().is_some_and(|want| want.replace(' ', "") != name.replace(' ', "")) {
+            if args
+                .gate
+                .as_ref()
+                .is_some_and(|want| want.replace(' ', "") != name.replace(' ', ""))
+            {
                 continue;
             }
             let g = g as u8;
             let mut acc = GateAcc::new(policy, g).ok_or_else(|| CliError::usage("no such gate"))?;
-            engines.run(engine, FunctionKind::Gate(g), Input::Gate(&whole), &mut bits).map_err(run_err)?;
+            engines
+                .run(
+                    engine,
+                    FunctionKind::Gate(g),
+                    Input::Gate(&whole),
+                    &mut bits,
+                )
+                .map_err(run_err)?;
             acc.add_whole(&bits);
-            let mut slots: Vec<u16> = compiled.artifact.clauses.iter().filter_map(|c| c.per_slot).collect();
+            let mut slots: Vec<u16> = compiled
+                .artifact
+                .clauses
+                .iter()
+                .filter_map(|c| c.per_slot)
+                .collect();
             slots.sort_unstable();
             slots.dedup();
             for slot in slots {
@@ -244,12 +342,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                     Some((_, values)) => {
                         for counts in values {
                             let rec = layout::gate_record(counts, &rollout);
-                            engines.run(engine, FunctionKind::Gate(g), Input::Gate(&rec), &mut bits).map_err(run_err)?;
+                            engines
+                                .run(engine, FunctionKind::Gate(g), Input::Gate(&rec), &mut bits)
+                                .map_err(run_err)?;
                             acc.add_value(slot, &bits);
                         }
                     }
                     None => {
-                        engines.run(engine, FunctionKind::Gate(g), Input::Gate(&whole), &mut bits).map_err(run_err)?;
+                        engines
+                            .run(
+                                engine,
+                                FunctionKind::Gate(g),
+                                Input::Gate(&whole),
+                                &mut bits,
+                            )
+                            .map_err(run_err)?;
                         acc.add_value(slot, &bits);
                     }
                 }
@@ -260,15 +367,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             gates_json.push(json!({"gate": name, "decision": text}));
         }
         if gates_json.is_empty() {
-            return Err(CliError::usage(format!("no gate `{}`", args.gate.unwrap_or_default()))
-                .help(format!("the gates are: {}", compiled.sidecar.gates.join(", "))));
+            return Err(
+                CliError::usage(format!("no gate `{}`", args.gate.unwrap_or_default())).help(
+                    format!("the gates are: {}", compiled.sidecar.gates.join(", ")),
+                ),
+            );
         }
         report.insert("gates".into(), Json::Array(gates_json));
     }
 
     match args.format {
         EvalFormat::Human => crate::out!("{human}"),
-        EvalFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&Json::Object(report)).unwrap_or_default()),
+        EvalFormat::Json => crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&Json::Object(report)).unwrap_or_default()
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

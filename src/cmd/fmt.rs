@@ -61,7 +61,16 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     if args.check && !changed.is_empty() {
-        eprintln!("{} file{} not formatted; run `fleetgate fmt` on {} to fix", changed.len(), if changed.len() == 1 { " is" } else { "s are" }, if changed.len() == 1 { "it" } else { "them" });
+        eprintln!(
+            "{} file{} not formatted; run `fleetgate fmt` on {} to fix",
+            changed.len(),
+            if changed.len() == 1 { " is" } else { "s are" },
+            if changed.len() == 1 { "it" } else { "them" }
+        );
     }
-    Ok(if failed || (args.check && !changed.is_empty()) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed || (args.check && !changed.is_empty()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

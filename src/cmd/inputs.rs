@@ -27,15 +27,35 @@ pub fn schema(pkg: &Package) -> Schema {
                 Ty::Float => FieldType::Float,
                 Ty::Duration => FieldType::Duration,
                 Ty::Version => FieldType::Version,
-                Ty::Enum(e) => FieldType::Enum(pkg.enum_(e).name.clone(), pkg.enum_(e).variants.clone()),
+                Ty::Enum(e) => {
+                    FieldType::Enum(pkg.enum_(e).name.clone(), pkg.enum_(e).variants.clone())
+                }
             },
         })
         .collect();
-    let mut per_fields: Vec<usize> = pkg.clauses.iter().filter_map(|c| c.per.map(|f| f.index())).collect();
+    let mut per_fields: Vec<usize> = pkg
+        .clauses
+        .iter()
+        .filter_map(|c| c.per.map(|f| f.index()))
+        .collect();
     per_fields.sort_unstable();
     per_fields.dedup();
-    let rings: Vec<String> = pkg.rollout.as_ref().map(|r| r.rings.iter().map(|x| x.name.clone()).collect()).unwrap_or_default();
-    let mut gates: Vec<(usize, String)> = pkg.gates.iter().enumerate().map(|(i, g)| (g.from.index(), pkg.gate_name(fleetgate_lang::typed::GateId(i as u32)))).collect();
+    let rings: Vec<String> = pkg
+        .rollout
+        .as_ref()
+        .map(|r| r.rings.iter().map(|x| x.name.clone()).collect())
+        .unwrap_or_default();
+    let mut gates: Vec<(usize, String)> = pkg
+        .gates
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            (
+                g.from.index(),
+                pkg.gate_name(fleetgate_lang::typed::GateId(i as u32)),
+            )
+        })
+        .collect();
     gates.sort();
     Schema {
         fields,
@@ -47,7 +67,12 @@ pub fn schema(pkg: &Package) -> Schema {
 }
 
 /// `given` if set, else `PACKAGE/default_name` if the package is a directory holding it.
-pub fn default_input(given: Option<&Path>, package: &Path, default_name: &str, what: &str) -> Result<PathBuf, CliError> {
+pub fn default_input(
+    given: Option<&Path>,
+    package: &Path,
+    default_name: &str,
+    what: &str,
+) -> Result<PathBuf, CliError> {
     if let Some(p) = given {
         return Ok(p.to_path_buf());
     }
@@ -55,13 +80,19 @@ pub fn default_input(given: Option<&Path>, package: &Path, default_name: &str, w
     if p.is_file() {
         return Ok(p);
     }
-    Err(CliError::usage(format!("no {what} given and `{}` does not exist", p.display()))
-        .help(format!("pass `--{what} FILE.toml`, or put a `{default_name}` in the package directory")))
+    Err(CliError::usage(format!(
+        "no {what} given and `{}` does not exist",
+        p.display()
+    ))
+    .help(format!(
+        "pass `--{what} FILE.toml`, or put a `{default_name}` in the package directory"
+    )))
 }
 
 pub fn read(path: &Path) -> Result<String, CliError> {
     let bytes = std::fs::read(path).map_err(|e| CliError::io(path, &e))?;
-    String::from_utf8(bytes).map_err(|_| CliError::usage(format!("`{}` is not UTF-8 text", path.display())))
+    String::from_utf8(bytes)
+        .map_err(|_| CliError::usage(format!("`{}` is not UTF-8 text", path.display())))
 }
 
 /// Input files, registered for diagnostics.
@@ -74,7 +105,11 @@ pub struct InputFiles {
 
 impl InputFiles {
     pub fn new() -> InputFiles {
-        InputFiles { sources: Sources::new(), fleet: None, release: None }
+        InputFiles {
+            sources: Sources::new(),
+            fleet: None,
+            release: None,
+        }
     }
 
     pub fn add(&mut self, kind: FileKind, path: &Path) -> Result<String, CliError> {
@@ -108,7 +143,11 @@ impl InputFiles {
             })
             .collect();
         diag::emit(&diags, &self.sources, format);
-        CliError::usage(format!("{} problem{} in the input files; nothing was run", diags.len(), if diags.len() == 1 { "" } else { "s" }))
-            .help("fix the inputs above and run again")
+        CliError::usage(format!(
+            "{} problem{} in the input files; nothing was run",
+            diags.len(),
+            if diags.len() == 1 { "" } else { "s" }
+        ))
+        .help("fix the inputs above and run again")
     }
 }

@@ -46,6 +46,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let (meta, per_scenario) = shard::merge(&parts, &names)
         .map_err(|e| CliError::usage(e.0).help("merge the parts of one run: same inputs, seed, trials and shard count, every shard once"))?;
     let report = report::build(&meta, &per_scenario, None);
-    write_reports(&report, &per_scenario, args.json.as_deref(), args.junit.as_deref(), args.html.as_deref())?;
+    write_reports(
+        &report,
+        &per_scenario,
+        args.json.as_deref(),
+        args.junit.as_deref(),
+        args.html.as_deref(),
+    )?;
     Ok(ExitCode::from(report.exit_status(args.allow_inconclusive)))
 }

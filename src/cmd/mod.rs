@@ -7,11 +7,11 @@ pub mod diff;
 pub mod eval;
 pub mod fmt;
 pub mod inputs;
-pub mod merge;
 pub mod keygen;
+pub mod merge;
 pub mod plan;
-pub mod simulate;
 pub mod review;
+pub mod simulate;
 pub mod test;
 pub mod verify;
 

@@ -64,7 +64,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let ready = common::load_and_compile(&args.path, Format::Human)?;
     let pkg = &ready.package;
     let schema = inputs::schema(pkg);
-    let release_path = inputs::default_input(args.release.as_deref(), &args.path, "release.toml", "release")?;
+    let release_path = inputs::default_input(
+        args.release.as_deref(),
+        &args.path,
+        "release.toml",
+        "release",
+    )?;
     let mut files = InputFiles::new();
 
     let fleet = match &args.fleet {
@@ -86,17 +91,27 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let compiled = &ready.compiled;
     let layout = compiled.layout;
     let mut bits = ClauseBits::for_policy(&compiled.policy);
-    let mut evaluate = |slots: Vec<u64>, missing: Vec<u64>| -> Result<Result<Vec<u8>, String>, CliError> {
-        let rec = DeviceRecord { slots, missing };
-        engines
-            .run(EngineKind::Interp, FunctionKind::Constraints, Input::Device(&rec), &mut bits)
-            .map_err(|e| CliError::usage(format!("evaluation failed: {e}")))?;
-        let current: Vec<u64> = (0..layout.n_planes).map(|p| rec.slots[layout.n_fields + p]).collect();
-        Ok(match decision::install_order(&compiled.policy, &current, &targets, &bits) {
-            Ok(order) => Ok(order.as_slice().to_vec()),
-            Err(e) => Err(describe_not_installable(&engines, &e)),
-        })
-    };
+    let mut evaluate =
+        |slots: Vec<u64>, missing: Vec<u64>| -> Result<Result<Vec<u8>, String>, CliError> {
+            let rec = DeviceRecord { slots, missing };
+            engines
+                .run(
+                    EngineKind::Interp,
+                    FunctionKind::Constraints,
+                    Input::Device(&rec),
+                    &mut bits,
+                )
+                .map_err(|e| CliError::usage(format!("evaluation failed: {e}")))?;
+            let current: Vec<u64> = (0..layout.n_planes)
+                .map(|p| rec.slots[layout.n_fields + p])
+                .collect();
+            Ok(
+                match decision::install_order(&compiled.policy, &current, &targets, &bits) {
+                    Ok(order) => Ok(order.as_slice().to_vec()),
+                    Err(e) => Err(describe_not_installable(&engines, &e)),
+                },
+            )
+        };
 
     // Fields read by `incompatible` conditions: shown in rows because they decide the outcome.
     let mut cond_fields: Vec<usize> = Vec::new();
@@ -109,7 +124,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         let field = &pkg.fields[f];
         match bits {
             None => format!("{} missing", field.name),
-            Some(b) => format!("{} = {}", field.name, pkg.show_value(fleetgate_lang::typed::Value::from_bits(field.ty, b))),
+            Some(b) => format!(
+                "{} = {}",
+                field.name,
+                pkg.show_value(fleetgate_lang::typed::Value::from_bits(field.ty, b))
+            ),
         }
     };
 
@@ -137,7 +156,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x9a7e);
                 let mut groups: BTreeMap<Group, usize> = BTreeMap::new();
                 for _ in 0..DRAWS_PER_CLASS {
-                    let versions: Vec<u64> = class.planes.iter().map(|d| d.sample(&mut rng).unwrap_or(0)).collect();
+                    let versions: Vec<u64> = class
+                        .planes
+                        .iter()
+                        .map(|d| d.sample(&mut rng).unwrap_or(0))
+                        .collect();
                     let (mut slots, mut missing) = base_slots(&versions);
                     let mut shown = Vec::new();
                     for (f, d) in class.fields.iter().enumerate() {
@@ -154,7 +177,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                     *groups.entry((versions, shown, result)).or_insert(0) += 1;
                 }
                 for ((versions, conditions, result), n) in groups {
-                    rows.push(Row { class: class.name.clone(), share: Some(n as f64 / DRAWS_PER_CLASS as f64), versions, conditions, result });
+                    rows.push(Row {
+                        class: class.name.clone(),
+                        share: Some(n as f64 / DRAWS_PER_CLASS as f64),
+                        versions,
+                        conditions,
+                        result,
+                    });
                 }
             }
         }
@@ -191,17 +220,31 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let field_values: Vec<Vec<u64>> = cond_fields
                 .iter()
                 .map(|&f| match pkg.fields[f].ty {
-                    fleetgate_lang::typed::Ty::Enum(e) => (0..pkg.enum_(e).variants.len() as u64).collect(),
+                    fleetgate_lang::typed::Ty::Enum(e) => {
+                        (0..pkg.enum_(e).variants.len() as u64).collect()
+                    }
                     fleetgate_lang::typed::Ty::Bool => vec![0, 1],
                     _ => vec![0],
                 })
                 .collect();
             let mut combos: Vec<(Vec<u64>, Vec<u64>)> = vec![(Vec::new(), Vec::new())];
             for vs in &mentioned {
-                combos = combos.into_iter().flat_map(|(v, f)| vs.iter().map(move |x| ([v.clone(), vec![*x]].concat(), f.clone()))).collect();
+                combos = combos
+                    .into_iter()
+                    .flat_map(|(v, f)| {
+                        vs.iter()
+                            .map(move |x| ([v.clone(), vec![*x]].concat(), f.clone()))
+                    })
+                    .collect();
             }
             for vals in &field_values {
-                combos = combos.into_iter().flat_map(|(v, f)| vals.iter().map(move |x| (v.clone(), [f.clone(), vec![*x]].concat()))).collect();
+                combos = combos
+                    .into_iter()
+                    .flat_map(|(v, f)| {
+                        vals.iter()
+                            .map(move |x| (v.clone(), [f.clone(), vec![*x]].concat()))
+                    })
+                    .collect();
             }
             if combos.len() > 20_000 {
                 return Err(CliError::usage(format!("{} combinations of versions to try; that is too many to list", combos.len()))
@@ -213,17 +256,35 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                     slots[f] = v;
                 }
                 // No device runs an inconsistent version set: skip starting states the constraints forbid.
-                let rec = DeviceRecord { slots: slots.clone(), missing: missing.clone() };
+                let rec = DeviceRecord {
+                    slots: slots.clone(),
+                    missing: missing.clone(),
+                };
                 let mut start_bits = ClauseBits::for_policy(&compiled.policy);
                 engines
-                    .run(EngineKind::Interp, FunctionKind::Constraints, Input::Device(&rec), &mut start_bits)
+                    .run(
+                        EngineKind::Interp,
+                        FunctionKind::Constraints,
+                        Input::Device(&rec),
+                        &mut start_bits,
+                    )
                     .map_err(|e| CliError::usage(format!("evaluation failed: {e}")))?;
                 if decision::consistent(&compiled.policy, &versions, &start_bits).is_err() {
                     continue;
                 }
-                let conditions = cond_fields.iter().zip(&values).map(|(&f, &v)| show_field(f, Some(v))).collect();
+                let conditions = cond_fields
+                    .iter()
+                    .zip(&values)
+                    .map(|(&f, &v)| show_field(f, Some(v)))
+                    .collect();
                 let result = evaluate(slots, missing)?;
-                rows.push(Row { class: "any device".into(), share: None, versions, conditions, result });
+                rows.push(Row {
+                    class: "any device".into(),
+                    share: None,
+                    versions,
+                    conditions,
+                    result,
+                });
             }
         }
     }
@@ -233,20 +294,36 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
     classes.dedup();
     for c in &classes {
-        if rows.iter().filter(|r| r.class == *c).all(|r| r.result.is_err()) {
+        if rows
+            .iter()
+            .filter(|r| r.class == *c)
+            .all(|r| r.result.is_err())
+        {
             never.push(c.to_string());
         }
     }
-    let any_blocked = if fleet.is_some() { !never.is_empty() } else { rows.iter().any(|r| r.result.is_err()) };
+    let any_blocked = if fleet.is_some() {
+        !never.is_empty()
+    } else {
+        rows.iter().any(|r| r.result.is_err())
+    };
     let planes = &compiled.sidecar.planes;
     let order_text = |r: &Row| match &r.result {
         Ok(o) if o.is_empty() => "(nothing to install)".to_string(),
-        Ok(o) => o.iter().filter_map(|p| planes.get(usize::from(*p)).map(String::as_str)).collect::<Vec<_>>().join(", "),
+        Ok(o) => o
+            .iter()
+            .filter_map(|p| planes.get(usize::from(*p)).map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(", "),
         Err(why) => format!("not installable: {why}"),
     };
     match args.format {
         Format::Human => {
-            let target_text: Vec<String> = targets.iter().zip(planes).filter_map(|(t, p)| t.map(|v| format!("{p} {}", show_version(v)))).collect();
+            let target_text: Vec<String> = targets
+                .iter()
+                .zip(planes)
+                .filter_map(|(t, p)| t.map(|v| format!("{p} {}", show_version(v))))
+                .collect();
             crate::outln!("release {}: {}", rel.name, target_text.join(", "));
             crate::outln!();
             let mut header = format!("{:<12} {:>6}", "class", "share");
@@ -255,7 +332,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             }
             crate::outln!("{header}  install order");
             for r in &rows {
-                let mut line = format!("{:<12} {:>6}", r.class, r.share.map(|s| format!("{:.1}%", s * 100.0)).unwrap_or_else(|| "-".into()));
+                let mut line = format!(
+                    "{:<12} {:>6}",
+                    r.class,
+                    r.share
+                        .map(|s| format!("{:.1}%", s * 100.0))
+                        .unwrap_or_else(|| "-".into())
+                );
                 for v in &r.versions {
                     line.push_str(&format!("  {:<9}", show_version(*v)));
                 }
@@ -278,15 +361,33 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                            "reason": r.result.as_ref().err()})
                 })
                 .collect();
-            crate::outln!("{}", serde_json::to_string_pretty(&json!({"release": rel.name, "rows": rows_json, "never": never})).unwrap_or_default());
+            crate::outln!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"release": rel.name, "rows": rows_json, "never": never})
+                )
+                .unwrap_or_default()
+            );
         }
     }
     if any_blocked {
-        let who = if never.is_empty() { "some version combinations".to_string() } else { never.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ") };
+        let who = if never.is_empty() {
+            "some version combinations".to_string()
+        } else {
+            never
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         eprintln!("error: {who} can never take release `{}`", rel.name);
         eprintln!(
             "  help: exclude {} from the release, ship a target that satisfies the constraint named above, or change the `depends`/`incompatible` declaration that blocks it",
-            if never.len() == 1 { "that class" } else { "them" }
+            if never.len() == 1 {
+                "that class"
+            } else {
+                "them"
+            }
         );
         return Ok(ExitCode::from(1));
     }
@@ -296,14 +397,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 fn collect_fields(e: &fleetgate_lang::typed::Expr, out: &mut Vec<usize>) {
     use fleetgate_lang::typed::{ExprKind, FieldRef};
     match &e.kind {
-        ExprKind::Field(FieldRef::Device(f)) | ExprKind::Coalesce(FieldRef::Device(f), _) | ExprKind::Known(FieldRef::Device(f)) => {
-            out.push(f.index())
-        }
+        ExprKind::Field(FieldRef::Device(f))
+        | ExprKind::Coalesce(FieldRef::Device(f), _)
+        | ExprKind::Known(FieldRef::Device(f)) => out.push(f.index()),
         _ => {}
     }
     match &e.kind {
         ExprKind::Coalesce(_, d) => collect_fields(d, out),
-        ExprKind::Widen(x) | ExprKind::Neg(_, x) | ExprKind::Abs(_, x) | ExprKind::Not(x) | ExprKind::In(_, x, _) => collect_fields(x, out),
+        ExprKind::Widen(x)
+        | ExprKind::Neg(_, x)
+        | ExprKind::Abs(_, x)
+        | ExprKind::Not(x)
+        | ExprKind::In(_, x, _) => collect_fields(x, out),
         ExprKind::Arith(_, _, a, b) | ExprKind::Cmp(_, _, a, b) => {
             collect_fields(a, out);
             collect_fields(b, out);

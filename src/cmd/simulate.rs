@@ -83,13 +83,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let ready = common::load_and_compile(&args.path, Format::Human)?;
     let pkg = &ready.package;
     let schema = inputs::schema(pkg);
-    let fleet_path = inputs::default_input(args.fleet.as_deref(), &args.path, "fleet.toml", "fleet")?;
-    let release_path = inputs::default_input(args.release.as_deref(), &args.path, "release.toml", "release")?;
+    let fleet_path =
+        inputs::default_input(args.fleet.as_deref(), &args.path, "fleet.toml", "fleet")?;
+    let release_path = inputs::default_input(
+        args.release.as_deref(),
+        &args.path,
+        "release.toml",
+        "release",
+    )?;
     let mut files = InputFiles::new();
     let fleet_text = files.add(FileKind::Fleet, &fleet_path)?;
     let release_text = files.add(FileKind::Release, &release_path)?;
-    let mut fleet = fleet::parse(&fleet_text, &schema).map_err(|e| files.fail(&e, Format::Human))?;
-    let rel = release::parse(&release_text, &schema, &fleet).map_err(|e| files.fail(&e, Format::Human))?;
+    let mut fleet =
+        fleet::parse(&fleet_text, &schema).map_err(|e| files.fail(&e, Format::Human))?;
+    let rel = release::parse(&release_text, &schema, &fleet)
+        .map_err(|e| files.fail(&e, Format::Human))?;
     if let Some(n) = args.devices {
         if n == 0 {
             return Err(CliError::usage("`--devices` must be at least 1"));
@@ -102,31 +110,75 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     for name in &args.scenarios {
         if !rel.scenarios.iter().any(|s| s.name == *name) {
-            let names: Vec<String> = rel.scenarios.iter().map(|s| format!("`{}`", s.name)).collect();
-            return Err(CliError::usage(format!("no scenario `{name}` in `{}`", release_path.display())).help(format!("the scenarios are {}", names.join(", "))));
+            let names: Vec<String> = rel
+                .scenarios
+                .iter()
+                .map(|s| format!("`{}`", s.name))
+                .collect();
+            return Err(CliError::usage(format!(
+                "no scenario `{name}` in `{}`",
+                release_path.display()
+            ))
+            .help(format!("the scenarios are {}", names.join(", "))));
         }
     }
     let policy = &ready.compiled.policy;
-    for p in [fleetgate_agents::Profile::Esp32c3, fleetgate_agents::Profile::Rk3566] {
-        fleetgate_agents::Config::new(policy, p)
-            .map_err(|e| CliError::usage(format!("the device agent cannot run this package: {e}")).help("simplify the package within the agent's limits"))?;
+    for p in [
+        fleetgate_agents::Profile::Esp32c3,
+        fleetgate_agents::Profile::Rk3566,
+    ] {
+        fleetgate_agents::Config::new(policy, p).map_err(|e| {
+            CliError::usage(format!("the device agent cannot run this package: {e}"))
+                .help("simplify the package within the agent's limits")
+        })?;
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().map_err(|e| CliError::usage(format!("cannot start threads: {e}")))?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| CliError::usage(format!("cannot start threads: {e}")))?;
 
-    let population = pool.install(|| fleetgate_simulator::population::generate(&fleet, &schema, policy, args.seed));
+    let population = pool
+        .install(|| fleetgate_simulator::population::generate(&fleet, &schema, policy, args.seed));
     let evaluator = fleetgate_agents::eval::Native::new(policy);
-    let reasons: Vec<String> = ready.compiled.sidecar.clauses.iter().map(|c| c.reason.clone()).collect();
-    let setup = Setup::new(&schema, &fleet, &rel, policy, &population, &evaluator, args.seed, reasons);
+    let reasons: Vec<String> = ready
+        .compiled
+        .sidecar
+        .clauses
+        .iter()
+        .map(|c| c.reason.clone())
+        .collect();
+    let setup = Setup::new(
+        &schema,
+        &fleet,
+        &rel,
+        policy,
+        &population,
+        &evaluator,
+        args.seed,
+        reasons,
+    );
 
-    let scenarios: Vec<&release::Scenario> =
-        rel.scenarios.iter().filter(|s| args.scenarios.is_empty() || args.scenarios.contains(&s.name)).collect();
-    let package_bytes: Vec<u8> =
-        ready.sources.iter().flat_map(|(_, f)| f.name.bytes().chain([0]).chain(f.text.bytes()).chain([0])).collect();
+    let scenarios: Vec<&release::Scenario> = rel
+        .scenarios
+        .iter()
+        .filter(|s| args.scenarios.is_empty() || args.scenarios.contains(&s.name))
+        .collect();
+    let package_bytes: Vec<u8> = ready
+        .sources
+        .iter()
+        .flat_map(|(_, f)| f.name.bytes().chain([0]).chain(f.text.bytes()).chain([0]))
+        .collect();
     let mut meta = Meta {
         package: ready.package_name(),
         release: rel.name.clone(),
-        inputs: Inputs { package: report::fnv1a64(&package_bytes), fleet: report::fnv1a64(fleet_text.as_bytes()), release: report::fnv1a64(release_text.as_bytes()) },
+        inputs: Inputs {
+            package: report::fnv1a64(&package_bytes),
+            fleet: report::fnv1a64(fleet_text.as_bytes()),
+            release: report::fnv1a64(release_text.as_bytes()),
+        },
         seed: args.seed,
         trials,
         devices: fleet.devices,
@@ -137,10 +189,15 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
     };
     let shard = match &args.shard {
-        Some(text) => Some(shard::parse_shard(text).map_err(|e| CliError::usage(e).help("write `--shard K/N` with 0 <= K < N, e.g. `--shard 0/4`"))?),
+        Some(text) => Some(shard::parse_shard(text).map_err(|e| {
+            CliError::usage(e).help("write `--shard K/N` with 0 <= K < N, e.g. `--shard 0/4`")
+        })?),
         None => None,
     };
-    let run_trials = |which: &mut dyn Iterator<Item = u64>, bar: &Option<indicatif::ProgressBar>, s: &release::Scenario| -> Vec<TrialResult> {
+    let run_trials = |which: &mut dyn Iterator<Item = u64>,
+                      bar: &Option<indicatif::ProgressBar>,
+                      s: &release::Scenario|
+     -> Vec<TrialResult> {
         let mut results = Vec::new();
         for t in which {
             results.push(pool.install(|| engine::run_trial(&setup, s, t)));
@@ -154,14 +211,19 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new(total);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} trials, {eta} left")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{msg:28} [{bar:40}] {pos}/{len} trials, {eta} left",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             b
         })
     };
 
-    let mut per_scenario: Vec<(String, Vec<TrialResult>)> = scenarios.iter().map(|s| (s.name.clone(), Vec::new())).collect();
+    let mut per_scenario: Vec<(String, Vec<TrialResult>)> = scenarios
+        .iter()
+        .map(|s| (s.name.clone(), Vec::new()))
+        .collect();
     let mut early_stop = None;
     if let Some((k, n)) = shard {
         let mine = (0..trials).filter(|t| t % n == k).count() as u64;
@@ -179,13 +241,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         std::fs::create_dir_all(&dir).map_err(|e| CliError::write(&dir, &e))?;
         let path = dir.join(Part::file_name(k, n));
         let part = Part::new(k, n, meta, per_scenario);
-        let text = serde_json::to_string(&part).map_err(|e| CliError::usage(format!("cannot encode the part: {e}")))?;
+        let text = serde_json::to_string(&part)
+            .map_err(|e| CliError::usage(format!("cannot encode the part: {e}")))?;
         std::fs::write(&path, text).map_err(|e| CliError::write(&path, &e))?;
-        crate::outln!("wrote {}: {mine} of {trials} trials of {} scenario(s); combine the parts with `fleetgate merge`", path.display(), scenarios.len());
+        crate::outln!(
+            "wrote {}: {mine} of {trials} trials of {} scenario(s); combine the parts with `fleetgate merge`",
+            path.display(),
+            scenarios.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if args.until_decided {
-        let max = args.max_trials.unwrap_or(trials.saturating_mul(20)).max(trials);
+        let max = args
+            .max_trials
+            .unwrap_or(trials.saturating_mul(20))
+            .max(trials);
         let bar = progress(max * scenarios.len() as u64);
         let mut used = 0u64;
         let decided = loop {
@@ -199,7 +269,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             used = next;
             meta.trials = used;
             let so_far = report::build(&meta, &per_scenario, None);
-            let decided = so_far.expectations.iter().all(|j| j.verdict != Verdict::Inconclusive);
+            let decided = so_far
+                .expectations
+                .iter()
+                .all(|j| j.verdict != Verdict::Inconclusive);
             if decided || used >= max {
                 break decided;
             }
@@ -207,7 +280,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        early_stop = Some(EarlyStop { batch: trials, max_trials: max, trials_used: used, decided });
+        early_stop = Some(EarlyStop {
+            batch: trials,
+            max_trials: max,
+            trials_used: used,
+            decided,
+        });
     } else {
         let bar = progress(trials * scenarios.len() as u64);
         for (s, (_, results)) in scenarios.iter().zip(per_scenario.iter_mut()) {
@@ -221,7 +299,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     let report = report::build(&meta, &per_scenario, early_stop);
-    write_reports(&report, &per_scenario, args.json.as_deref(), args.junit.as_deref(), args.html.as_deref())?;
+    write_reports(
+        &report,
+        &per_scenario,
+        args.json.as_deref(),
+        args.junit.as_deref(),
+        args.html.as_deref(),
+    )?;
     Ok(ExitCode::from(report.exit_status(args.allow_inconclusive)))
 }
 
@@ -238,7 +322,11 @@ pub fn write_reports(
         crate::outln!(
             "early stopping: {} trials per scenario{}",
             e.trials_used,
-            if e.decided { ", every expectation decided" } else { "; the maximum was reached before every expectation was decided" }
+            if e.decided {
+                ", every expectation decided"
+            } else {
+                "; the maximum was reached before every expectation was decided"
+            }
         );
     }
     if let Some(p) = json {
@@ -248,7 +336,8 @@ pub fn write_reports(
         std::fs::write(p, report::junit(report)).map_err(|e| CliError::write(p, &e))?;
     }
     if let Some(p) = html {
-        std::fs::write(p, report::html(report, per_scenario)).map_err(|e| CliError::write(p, &e))?;
+        std::fs::write(p, report::html(report, per_scenario))
+            .map_err(|e| CliError::write(p, &e))?;
     }
     Ok(())
 }

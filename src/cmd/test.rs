@@ -59,8 +59,11 @@ pub fn engine_kinds(engines: &Engines<'_>, engine: Engine) -> Result<Vec<EngineK
     };
     if !available.contains(&want) {
         let why = engines.native_unavailable().unwrap_or("it was not built");
-        return Err(CliError::usage(format!("the `{}` engine is not available here: {why}", want.name()))
-            .help("use `--engine interp`, which runs the same bytecode and gives the same results"));
+        return Err(CliError::usage(format!(
+            "the `{}` engine is not available here: {why}",
+            want.name()
+        ))
+        .help("use `--engine interp`, which runs the same bytecode and gives the same results"));
     }
     Ok(vec![want])
 }
@@ -90,18 +93,35 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             crate::outln!();
             crate::outln!("{passed} passed, {failed} failed");
         }
-        TestFormat::Junit => crate::out!("{}", junit(&ready, &engines, &args.path.display().to_string(), &results)),
+        TestFormat::Junit => crate::out!(
+            "{}",
+            junit(&ready, &engines, &args.path.display().to_string(), &results)
+        ),
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn expectation_text(pkg: &Package, e: &Expectation) -> String {
-    let planes = |ps: &[fleetgate_lang::typed::PlaneId]| ps.iter().map(|p| pkg.plane(*p).name.clone()).collect::<Vec<_>>().join(", ");
+    let planes = |ps: &[fleetgate_lang::typed::PlaneId]| {
+        ps.iter()
+            .map(|p| pkg.plane(*p).name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let quoted = |r: &Option<String>| r.as_ref().map(|r| format!(" \"{r}\"")).unwrap_or_default();
     match e {
         Expectation::Allow => "allow".into(),
         Expectation::Deny(r) => format!("deny{}", quoted(r)),
-        Expectation::Defer(d, r) => format!("defer{}{}", d.map(|d| format!(" {}", format_duration(d))).unwrap_or_default(), quoted(r)),
+        Expectation::Defer(d, r) => format!(
+            "defer{}{}",
+            d.map(|d| format!(" {}", format_duration(d)))
+                .unwrap_or_default(),
+            quoted(r)
+        ),
         Expectation::Healthy => "healthy".into(),
         Expectation::Inconclusive => "inconclusive".into(),
         Expectation::Rollback(p) => format!("rollback {}", planes(p)),
@@ -117,13 +137,31 @@ pub fn expectation_text(pkg: &Package, e: &Expectation) -> String {
 pub fn actual_text(ready: &Ready, a: &Actual) -> (String, Vec<String>) {
     let side = &ready.compiled.sidecar;
     match a {
-        Actual::Rails { verdict, fired, erroneous } => {
-            let mut lines: Vec<String> = fired.iter().map(|c| common::clause_line(side, *c)).collect();
-            lines.extend(erroneous.iter().map(|c| format!("{} (erroneous)", common::clause_line(side, *c))));
+        Actual::Rails {
+            verdict,
+            fired,
+            erroneous,
+        } => {
+            let mut lines: Vec<String> = fired
+                .iter()
+                .map(|c| common::clause_line(side, *c))
+                .collect();
+            lines.extend(
+                erroneous
+                    .iter()
+                    .map(|c| format!("{} (erroneous)", common::clause_line(side, *c))),
+            );
             (common::rail_verdict(verdict), lines)
         }
-        Actual::Health { verdict, fired, counters } => {
-            let mut lines: Vec<String> = fired.iter().map(|c| common::clause_line(side, *c)).collect();
+        Actual::Health {
+            verdict,
+            fired,
+            counters,
+        } => {
+            let mut lines: Vec<String> = fired
+                .iter()
+                .map(|c| common::clause_line(side, *c))
+                .collect();
             if !counters.is_empty() {
                 lines.push(format!("counters {counters:?}"));
             }
@@ -131,8 +169,18 @@ pub fn actual_text(ready: &Ready, a: &Actual) -> (String, Vec<String>) {
         }
         Actual::Gate(d) => (common::gate_verdict(d, side), Vec::new()),
         Actual::Install(Ok(order)) => {
-            let names: Vec<&str> = order.iter().filter_map(|p| side.planes.get(usize::from(*p)).map(String::as_str)).collect();
-            (if names.is_empty() { "install order (nothing to install)".into() } else { format!("install order {}", names.join(", ")) }, Vec::new())
+            let names: Vec<&str> = order
+                .iter()
+                .filter_map(|p| side.planes.get(usize::from(*p)).map(String::as_str))
+                .collect();
+            (
+                if names.is_empty() {
+                    "install order (nothing to install)".into()
+                } else {
+                    format!("install order {}", names.join(", "))
+                },
+                Vec::new(),
+            )
         }
         Actual::Install(Err(why)) => (format!("not installable: {why}"), Vec::new()),
         Actual::Failed(why) => (format!("could not evaluate: {why}"), Vec::new()),
@@ -141,30 +189,50 @@ pub fn actual_text(ready: &Ready, a: &Actual) -> (String, Vec<String>) {
 
 fn describe_expect(ready: &Ready, e: &ExpectResult) -> String {
     let loc = ready.sources.location(e.span);
-    let mut out = format!("  expected: {}   ({loc})\n", expectation_text(&ready.package, &e.expectation));
-    let Some((_, first)) = e.actual.first() else { return out };
+    let mut out = format!(
+        "  expected: {}   ({loc})\n",
+        expectation_text(&ready.package, &e.expectation)
+    );
+    let Some((_, first)) = e.actual.first() else {
+        return out;
+    };
     let (line, fired) = actual_text(ready, first);
     if e.disagree.is_empty() {
         out.push_str(&format!("  actual:   {line}\n"));
     } else {
         for (k, a) in &e.actual {
-            out.push_str(&format!("  {:<9} {}\n", format!("{}:", k.name()), actual_text(ready, a).0));
+            out.push_str(&format!(
+                "  {:<9} {}\n",
+                format!("{}:", k.name()),
+                actual_text(ready, a).0
+            ));
         }
         let names: Vec<&str> = e.disagree.iter().map(|k| k.name()).collect();
-        out.push_str(&format!("  the engines disagree ({} differ from {}): this is a bug in fleetgate\n", names.join(", "), e.actual[0].0.name()));
+        out.push_str(&format!(
+            "  the engines disagree ({} differ from {}): this is a bug in fleetgate\n",
+            names.join(", "),
+            e.actual[0].0.name()
+        ));
     }
     if fired.is_empty() {
         out.push_str("  fired:    (no clause)\n");
     } else {
         for (i, f) in fired.iter().enumerate() {
-            out.push_str(&format!("  {} {f}\n", if i == 0 { "fired:   " } else { "         " }));
+            out.push_str(&format!(
+                "  {} {f}\n",
+                if i == 0 { "fired:   " } else { "         " }
+            ));
         }
     }
     out
 }
 
 fn describe_failure(ready: &Ready, _engines: &Engines<'_>, r: &TestResult) -> String {
-    let mut out = format!("FAILED \"{}\" ({})\n", r.name, ready.sources.location(r.span));
+    let mut out = format!(
+        "FAILED \"{}\" ({})\n",
+        r.name,
+        ready.sources.location(r.span)
+    );
     for e in r.expects.iter().filter(|e| !e.passed) {
         out.push_str(&describe_expect(ready, e));
     }
@@ -172,23 +240,46 @@ fn describe_failure(ready: &Ready, _engines: &Engines<'_>, r: &TestResult) -> St
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn junit(ready: &Ready, engines: &Engines<'_>, package: &str, results: &[TestResult]) -> String {
     let failures = results.iter().filter(|r| !r.passed()).count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!("<testsuites tests=\"{}\" failures=\"{failures}\">\n", results.len()));
-    out.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n", xml(package), results.len()));
+    out.push_str(&format!(
+        "<testsuites tests=\"{}\" failures=\"{failures}\">\n",
+        results.len()
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n",
+        xml(package),
+        results.len()
+    ));
     for r in results {
         let file = ready.sources.location(r.span).file;
-        out.push_str(&format!("    <testcase name=\"{}\" classname=\"{}\"", xml(&r.name), xml(&file)));
+        out.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}\"",
+            xml(&r.name),
+            xml(&file)
+        ));
         if r.passed() {
             out.push_str("/>\n");
         } else {
             let text = describe_failure(ready, engines, r);
-            let first = r.expects.iter().find(|e| !e.passed).map(|e| expectation_text(&ready.package, &e.expectation)).unwrap_or_default();
-            out.push_str(&format!(">\n      <failure message=\"expected {}\">{}</failure>\n    </testcase>\n", xml(&first), xml(&text)));
+            let first = r
+                .expects
+                .iter()
+                .find(|e| !e.passed)
+                .map(|e| expectation_text(&ready.package, &e.expectation))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                ">\n      <failure message=\"expected {}\">{}</failure>\n    </testcase>\n",
+                xml(&first),
+                xml(&text)
+            ));
         }
     }
     out.push_str("  </testsuite>\n</testsuites>\n");

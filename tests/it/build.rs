@@ -18,9 +18,15 @@ fn checked_in_agent_artifact_is_current() {
         "policies/edge-ai/agent/edge-ai.fga is stale: rebuild it with \
          `cargo run -- build policies/edge-ai -o policies/edge-ai/agent/edge-ai.fga` (see the README there)"
     );
-    let fresh_side = std::fs::read_to_string(dir.join("edge-ai.fga.sidecar.json")).expect("built sidecar");
-    let old_side = std::fs::read_to_string(repo().join("policies/edge-ai/agent/edge-ai.fga.sidecar.json")).expect("sidecar");
-    assert_eq!(fresh_side, old_side, "the checked-in sidecar is stale: rebuild it with the artifact");
+    let fresh_side =
+        std::fs::read_to_string(dir.join("edge-ai.fga.sidecar.json")).expect("built sidecar");
+    let old_side =
+        std::fs::read_to_string(repo().join("policies/edge-ai/agent/edge-ai.fga.sidecar.json"))
+            .expect("sidecar");
+    assert_eq!(
+        fresh_side, old_side,
+        "the checked-in sidecar is stale: rebuild it with the artifact"
+    );
 }
 
 #[test]
@@ -30,7 +36,13 @@ fn build_reports_sizes_and_cost_bounds() {
     let run = fleetgate(&["build", "policies/smart-meter", "-o", path_str(&out)]);
     assert_eq!(status(&run), 0);
     let text = stdout(&run);
-    assert!(text.contains("bytes") && text.contains("cost bound") && text.contains("rails"), "{text}");
+    assert!(
+        text.contains("bytes") && text.contains("cost bound") && text.contains("rails"),
+        "{text}"
+    );
     let bytes = std::fs::read(&out).expect("artifact");
-    assert!(fleetgate_runtime::verify(&bytes).is_ok(), "the written artifact verifies");
+    assert!(
+        fleetgate_runtime::verify(&bytes).is_ok(),
+        "the written artifact verifies"
+    );
 }

@@ -4,10 +4,18 @@ use crate::{fleetgate, status, stderr, stdout};
 
 #[test]
 fn every_class_takes_the_default_release() {
-    let run = fleetgate(&["plan", "policies/edge-ai", "--fleet", "policies/edge-ai/fleet.toml"]);
+    let run = fleetgate(&[
+        "plan",
+        "policies/edge-ai",
+        "--fleet",
+        "policies/edge-ai/fleet.toml",
+    ]);
     assert_eq!(status(&run), 0, "{}{}", stdout(&run), stderr(&run));
     let text = stdout(&run);
-    assert!(text.contains("esp32c3") && text.contains("rk3566") && text.contains("firmware, model"), "{text}");
+    assert!(
+        text.contains("esp32c3") && text.contains("rk3566") && text.contains("firmware, model"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -21,14 +29,28 @@ fn a_class_that_never_can_fails_with_help() {
         "policies/edge-ai/fleet.toml",
     ]);
     assert_eq!(status(&run), 1);
-    assert!(stdout(&run).contains("model 3.x does not fit in ESP32-C3 flash"), "{}", stdout(&run));
+    assert!(
+        stdout(&run).contains("model 3.x does not fit in ESP32-C3 flash"),
+        "{}",
+        stdout(&run)
+    );
     let err = stderr(&run);
-    assert!(err.contains("`esp32c3` can never take release `model-3.0`") && err.contains("help:"), "{err}");
+    assert!(
+        err.contains("`esp32c3` can never take release `model-3.0`") && err.contains("help:"),
+        "{err}"
+    );
 }
 
 #[test]
 fn plan_as_json() {
-    let run = fleetgate(&["plan", "policies/edge-ai", "--fleet", "policies/edge-ai/fleet.toml", "--format", "json"]);
+    let run = fleetgate(&[
+        "plan",
+        "policies/edge-ai",
+        "--fleet",
+        "policies/edge-ai/fleet.toml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(status(&run), 0);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&run)).expect("JSON");
     assert!(doc["rows"].as_array().is_some_and(|r| !r.is_empty()));
@@ -38,11 +60,21 @@ fn plan_as_json() {
 #[test]
 fn a_bad_fleet_file_is_reported_with_its_location() {
     let dir = crate::scratch("plan-bad");
-    let fleet = std::fs::read_to_string("policies/edge-ai/fleet.toml").expect("fleet").replace("share = 0.45", "share = 1.45");
+    let fleet = std::fs::read_to_string("policies/edge-ai/fleet.toml")
+        .expect("fleet")
+        .replace("share = 0.45", "share = 1.45");
     let path = dir.join("fleet.toml");
     std::fs::write(&path, fleet).expect("write");
-    let run = fleetgate(&["plan", "policies/edge-ai", "--fleet", crate::path_str(&path)]);
+    let run = fleetgate(&[
+        "plan",
+        "policies/edge-ai",
+        "--fleet",
+        crate::path_str(&path),
+    ]);
     assert_eq!(status(&run), 2);
     let err = stderr(&run);
-    assert!(err.contains("fleet.toml:25:") && err.contains("share"), "{err}");
+    assert!(
+        err.contains("fleet.toml:25:") && err.contains("share"),
+        "{err}"
+    );
 }

@@ -161,7 +161,8 @@ impl Resolver<'_> {
             match key {
                 DeviceKey::Field(id) => {
                     let field = &self.fields[id.index()];
-                    let (ty, optional, name, percent) = (field.ty, field.optional, field.name.clone(), field.percent);
+                    let (ty, optional, name, percent) =
+                        (field.ty, field.optional, field.name.clone(), field.percent);
                     given_fields[id.index()] = true;
                     if let ast::ValueLit::Missing(span) = init.value {
                         if optional {
@@ -180,7 +181,9 @@ impl Resolver<'_> {
                                 &name,
                                 "is a percentage and must be between 0% and 100%",
                             );
-                            d.help = Some(format!("write a percentage like `{name} = 80%`, or a fraction like `0.8`"));
+                            d.help = Some(format!(
+                                "write a percentage like `{name} = 80%`, or a fraction like `0.8`"
+                            ));
                             self.error(d);
                             ok = false;
                         }

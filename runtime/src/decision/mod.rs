@@ -77,7 +77,9 @@ pub fn rails<'a>(policy: &Policy, bits: &'a ClauseBits) -> RailDecision<'a> {
         let (truth, error) = bits.words();
         let end = rw.word * 64 + 64 - rw.all.leading_zeros() as usize;
         // Bits that do not cover the rails are handled (as a deny) by the general path.
-        if let (true, Some(&t), Some(&e)) = (end <= bits.len(), truth.get(rw.word), error.get(rw.word)) {
+        if let (true, Some(&t), Some(&e)) =
+            (end <= bits.len(), truth.get(rw.word), error.get(rw.word))
+        {
             let (t, e) = (t & rw.all, e & rw.all);
             let verdict = if e != 0 || t & rw.deny != 0 {
                 RailVerdict::Deny
@@ -89,10 +91,18 @@ pub fn rails<'a>(policy: &Policy, bits: &'a ClauseBits) -> RailDecision<'a> {
                     longest = longest.max(rw.secs.get(bit).copied().unwrap_or(u32::MAX));
                     d &= d - 1;
                 }
-                if t & rw.defer == 0 { RailVerdict::Allow } else { RailVerdict::Defer { secs: longest } }
+                if t & rw.defer == 0 {
+                    RailVerdict::Allow
+                } else {
+                    RailVerdict::Defer { secs: longest }
+                }
             };
             let start = rw.word * 64 + rw.all.trailing_zeros() as usize;
-            return RailDecision { verdict, bits, range: start..end };
+            return RailDecision {
+                verdict,
+                bits,
+                range: start..end,
+            };
         }
     }
     let range = clauses_of(policy, FunctionKind::Rails);

@@ -136,7 +136,13 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
         .filter(|r| !r.is_empty() && r.start / 64 == (r.end - 1) / 64)
         .map(|r| {
             let word = r.start / 64;
-            let mut rw = RailsWord { word, all: 0, deny: 0, defer: 0, secs: [0; 64] };
+            let mut rw = RailsWord {
+                word,
+                all: 0,
+                deny: 0,
+                defer: 0,
+                secs: [0; 64],
+            };
             for c in r {
                 let bit = c % 64;
                 rw.all |= 1 << bit;

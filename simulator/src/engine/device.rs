@@ -5,13 +5,12 @@
 //! deltas of the planner's view (delayed while the device's region is partitioned), and the time of the
 //! device's next event. Every random number comes from the device's own stream, in event order.
 
-use fleetgate_agents::{Action, Event, Order, State, step};
+use fleetgate_agents::{Action, Desired, Event, Order, State, step};
 use fleetgate_runtime::Record;
 
 use super::net::Partitions;
 use super::{BRICK_SILENCE, ChunkOut, Delta, Setup, contexts, profile_index};
 use crate::input::release::Scenario;
-use crate::population::FieldStore;
 use crate::rng::{Purpose, Stream};
 
 /// A device's status, as the planner counts it.
@@ -37,7 +36,10 @@ impl Status {
     pub const COUNT: usize = 13;
 
     pub fn is_done(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Failed | Status::RolledBack | Status::Bricked)
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::RolledBack | Status::Bricked
+        )
     }
 
     fn of(s: fleetgate_agents::Status) -> Status {
@@ -55,6 +57,25 @@ impl Status {
             A::NotInstallable => Status::NotInstallable,
         }
     }
+
+    fn from_code(code: u32) -> Status {
+        const ALL: [Status; Status::COUNT] = [
+            Status::Idle,
+            Status::Denied,
+            Status::Deferred,
+            Status::Updating,
+            Status::Verifying,
+            Status::Succeeded,
+            Status::Failed,
+            Status::RolledBack,
+            Status::Aborted,
+            Status::Cancelled,
+            Status::NotInstallable,
+            Status::Bricked,
+            Status::Offline,
+        ];
+        ALL.get(code as usize).copied().unwrap_or(Status::Idle)
+    }
 }
 
 const NONE: u32 = u32::MAX;
@@ -71,81 +92,179 @@ enum Outcome {
     PowerLoss,
 }
 
-const OFFERED: u8 = 1;
-const EXPOSED: u8 = 2;
-const BRICKED: u8 = 4;
-const WAITING: u8 = 8;
-const REPORTED_EXPOSED: u8 = 16;
-
-/// One device in one trial (about 80 bytes; the agent's state is 48 of them).
-#[derive(Clone, Copy, Debug)]
-pub struct Dev {
-    pub agent: State,
-    rng: Stream,
-    next_checkin: u32,
-    outcome_at: u32,
-    outcome: Outcome,
-    outcome_plane: u8,
-    /// When the planner last heard from the device.
-    last_heard: u32,
-    pub truth: Status,
-    reported: Status,
-    /// Planes running the release's version.
-    on_new: u16,
-    flags: u8,
-    /// The scenario's effects that hit this device (bit per effect), decided at its first offer.
-    hits: u8,
-    pub abort_pending: bool,
-    /// Index of the device's class in the fleet model.
-    pub class: u8,
-    /// The device's region (the `region` field's value), `u8::MAX` without regions.
-    pub region: u8,
+impl Outcome {
+    fn from_code(code: u32) -> Outcome {
+        const ALL: [Outcome; 7] = [
+            Outcome::Downloaded,
+            Outcome::DownloadFailed,
+            Outcome::Installed,
+            Outcome::InstallFailed,
+            Outcome::Booted,
+            Outcome::BootFailed,
+            Outcome::PowerLoss,
+        ];
+        ALL.get(code as usize)
+            .copied()
+            .unwrap_or(Outcome::Downloaded)
+    }
 }
 
+// The fields packed in `Dev::bits`.
+const OUTCOME_SHIFT: u32 = 0; // 3 bits
+const PLANE_SHIFT: u32 = 3; // 4 bits
+const TRUTH_SHIFT: u32 = 7; // 4 bits
+const REPORTED_SHIFT: u32 = 11; // 4 bits
+const FLAGS_SHIFT: u32 = 15; // 8 bits
+const HITS_SHIFT: u32 = 23; // 8 bits
+
+const OFFERED: u32 = 1 << FLAGS_SHIFT;
+const EXPOSED: u32 = 2 << FLAGS_SHIFT;
+const BRICKED: u32 = 4 << FLAGS_SHIFT;
+const WAITING: u32 = 8 << FLAGS_SHIFT;
+const REPORTED_EXPOSED: u32 = 16 << FLAGS_SHIFT;
+const ABORT_PENDING: u32 = 32 << FLAGS_SHIFT;
+/// `wake` is the outcome of the agent's last action (else a check-in).
+const OUTCOME_DUE: u32 = 64 << FLAGS_SHIFT;
+
+/// One device in one trial: 64 bytes, one cache line, of which the agent's state is 48. What never
+/// changes (class, region, ring, static fields) is in the population's row.
+///
+/// A device has one event of its own pending at a time, `wake`: the outcome of the action in flight
+/// (download, install, boot) or else its next check-in. A device busy with an action does not check in;
+/// once the outcome is in and nothing else is in flight it checks in again after an exponential wait
+/// (check-ins are a Poisson process, so the wait from any moment has the same law).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub struct Dev {
+    pub agent: State,
+    /// Draws taken from the device's random stream in this trial (the stream's base is recomputed from
+    /// the seed, trial and device at each visit).
+    draws: u32,
+    wake: u32,
+    /// When the planner last heard from the device.
+    last_heard: u32,
+    /// Outcome and its plane, true and reported status, flags, and the scenario's effects that hit
+    /// this device (bit per effect, decided at its first offer): see the `*_SHIFT` constants.
+    bits: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Dev>() == 64);
+
 impl Dev {
-    pub fn new(seed: u64, trial: u64, id: u32, class: u8, region: u8) -> Dev {
-        Dev {
-            agent: State::new(),
-            rng: Stream::new(seed, trial, u64::from(id), Purpose::Device),
-            next_checkin: NONE,
-            outcome_at: NONE,
-            outcome: Outcome::Downloaded,
-            outcome_plane: 0,
-            last_heard: 0,
-            truth: Status::Idle,
-            reported: Status::Idle,
-            on_new: 0,
-            flags: 0,
-            hits: 0,
-            abort_pending: false,
-            class,
-            region,
-        }
+    pub const NEW: Dev = Dev {
+        agent: State::new(),
+        draws: 0,
+        wake: NONE,
+        last_heard: 0,
+        bits: 0,
+    };
+
+    #[inline]
+    fn has(&self, flag: u32) -> bool {
+        self.bits & flag != 0
+    }
+
+    #[inline]
+    fn field(&self, shift: u32, width: u32) -> u32 {
+        self.bits >> shift & ((1 << width) - 1)
+    }
+
+    #[inline]
+    fn set_field(&mut self, shift: u32, width: u32, v: u32) {
+        let mask = ((1 << width) - 1) << shift;
+        self.bits = (self.bits & !mask) | (v << shift & mask);
+    }
+
+    pub fn truth(&self) -> Status {
+        Status::from_code(self.field(TRUTH_SHIFT, 4))
+    }
+
+    fn reported(&self) -> Status {
+        Status::from_code(self.field(REPORTED_SHIFT, 4))
+    }
+
+    fn set_reported(&mut self, s: Status) {
+        self.set_field(REPORTED_SHIFT, 4, s as u32);
+    }
+
+    fn hits(&self) -> u32 {
+        self.field(HITS_SHIFT, 8)
+    }
+
+    /// Planes running the release's version: booted into, and not reverted.
+    fn on_new(&self) -> u16 {
+        self.agent.installed().0 & !self.agent.reverted().0
+    }
+
+    fn set_outcome(&mut self, when: u32, outcome: Outcome, plane: u8) {
+        self.wake = when;
+        self.bits |= OUTCOME_DUE;
+        self.set_field(OUTCOME_SHIFT, 3, outcome as u32);
+        self.set_field(PLANE_SHIFT, 4, u32::from(plane));
     }
 
     pub fn next_time(&self) -> u32 {
-        let deadline = if self.flags & BRICKED != 0 { NONE } else { self.agent.deadline().unwrap_or(NONE) };
-        self.next_checkin.min(self.outcome_at).min(deadline)
+        let deadline = if self.has(BRICKED) {
+            NONE
+        } else {
+            self.agent.deadline().unwrap_or(NONE)
+        };
+        self.wake.min(deadline)
     }
 
     pub fn exposed(&self) -> bool {
-        self.flags & EXPOSED != 0
+        self.has(EXPOSED)
     }
 
     pub fn affected(&self) -> bool {
-        self.exposed() && self.hits != 0
+        self.exposed() && self.hits() != 0
     }
 
     /// Whether an abort has something to undo or stop on this device.
     pub fn needs_abort(&self) -> bool {
-        self.flags & (OFFERED | WAITING) != 0 && self.flags & BRICKED == 0
+        self.bits & (OFFERED | WAITING) != 0 && !self.has(BRICKED)
     }
 
-    /// The next check-in after `t`: check-ins are a Poisson process with the class's mean interval,
-    /// so the wait from any moment is exponential.
-    pub fn schedule_checkin_after(&mut self, poll_mean: f64, t: u32) {
-        let wait = self.rng.exp(poll_mean).min(f64::from(u32::MAX / 4));
-        self.next_checkin = t.saturating_add(wait as u32 + 1);
+    /// The device hears the planner's abort at its next check-in; schedules one (from `t`, with the
+    /// class's mean interval `poll`) if nothing else would wake it. Returns whether it did.
+    pub fn mark_abort(&mut self, key: &RngKey, id: u32, poll: f64, t: u32) -> bool {
+        self.bits |= ABORT_PENDING;
+        if self.next_time() == NONE {
+            self.schedule_checkin(key, id, poll, t);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Schedules the next check-in after `t`, drawing from the device's stream.
+    pub fn schedule_checkin(&mut self, key: &RngKey, id: u32, poll: f64, t: u32) {
+        let base = key.base(id);
+        let mut rng = Stream::at(base, self.draws);
+        self.wake = checkin_after(&mut rng, poll, t);
+        self.bits &= !OUTCOME_DUE;
+        self.draws = rng.draws_since(base);
+    }
+}
+
+/// The next check-in after `t`: check-ins are a Poisson process with the class's mean interval, so
+/// the wait from any moment is exponential.
+fn checkin_after(rng: &mut Stream, poll_mean: f64, t: u32) -> u32 {
+    let wait = rng.exp(poll_mean).min(f64::from(u32::MAX / 4));
+    t.saturating_add(wait as u32 + 1)
+}
+
+/// What names the devices' random streams in a trial.
+#[derive(Clone, Copy, Debug)]
+pub struct RngKey {
+    pub seed: u64,
+    pub trial: u64,
+}
+
+impl RngKey {
+    #[inline]
+    fn base(&self, id: u32) -> u64 {
+        crate::rng::base(self.seed, self.trial, u64::from(id), Purpose::Device)
     }
 }
 
@@ -162,13 +281,11 @@ impl<'a> Effects<'a> {
 
 /// Slot bits of static field `f` of device `i` (0 for a dynamic field).
 pub fn column_value(pop: &crate::population::Population, f: usize, i: usize) -> u64 {
-    match &pop.fields[f] {
-        FieldStore::Static { column, .. } => column.bits(i),
-        FieldStore::Dynamic => 0,
-    }
+    pop.value(f, i)
 }
 
-/// Per-thread scratch: agent contexts and a record buffer.
+/// Per-thread scratch: agent contexts, a record buffer, and what is known of the device being visited
+/// (its random stream, class, region and ring).
 pub struct DeviceCtx<'s, 'p> {
     setup: &'s Setup<'p>,
     net: &'s Partitions,
@@ -178,10 +295,24 @@ pub struct DeviceCtx<'s, 'p> {
     missing: Vec<u64>,
     tick: u32,
     aborted: bool,
+    key: RngKey,
+    // The device being visited.
+    rng: Stream,
+    base: u64,
+    class: usize,
+    region: u8,
+    ring: u8,
 }
 
 impl<'s, 'p> DeviceCtx<'s, 'p> {
-    pub fn new(setup: &'s Setup<'p>, net: &'s Partitions, effects: &'s Effects<'s>, tick: u32, aborted: bool) -> DeviceCtx<'s, 'p> {
+    pub fn new(
+        setup: &'s Setup<'p>,
+        net: &'s Partitions,
+        effects: &'s Effects<'s>,
+        tick: u32,
+        aborted: bool,
+        key: RngKey,
+    ) -> DeviceCtx<'s, 'p> {
         let len = setup.schema.record_len();
         DeviceCtx {
             setup,
@@ -192,41 +323,87 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             missing: vec![0; len.div_ceil(64)],
             tick,
             aborted,
+            key,
+            rng: Stream(0),
+            base: 0,
+            class: 0,
+            region: u8::MAX,
+            ring: 0,
         }
     }
 
+    /// Starts a visit of device `id`.
     #[inline]
-    fn blocked_until(&self, dev: &Dev, t: u32) -> Option<u32> {
-        if dev.region == u8::MAX { None } else { self.net.blocked_until(usize::from(dev.region), t) }
+    fn begin(&mut self, id: u32, dev: &Dev) {
+        let pop = self.setup.pop;
+        let row = pop.row(id as usize);
+        self.class = pop.class_in(row);
+        self.ring = pop.ring(id as usize);
+        self.region = self
+            .setup
+            .fleet
+            .region_field
+            .map_or(u8::MAX, |f| pop.value(f, id as usize) as u8);
+        self.base = self.key.base(id);
+        self.rng = Stream::at(self.base, dev.draws);
     }
 
-    /// Builds the device's record at `t`: static columns, fresh draws of the dynamic `fields`, versions
-    /// it runs, local time, the release's targets, and the scenario's effects if it runs the release.
-    fn record(&mut self, id: u32, dev: &mut Dev, t: u32, statics: &[usize], fields: &[usize], offered: bool) {
+    /// Ends a visit: the device keeps its place in its stream.
+    #[inline]
+    fn end(&self, dev: &mut Dev) {
+        dev.draws = self.rng.draws_since(self.base);
+    }
+
+    fn poll(&self) -> f64 {
+        self.setup.fleet.classes[self.class].poll_every
+    }
+
+    #[inline]
+    fn blocked_until(&self, t: u32) -> Option<u32> {
+        if self.region == u8::MAX {
+            None
+        } else {
+            self.net.blocked_until(usize::from(self.region), t)
+        }
+    }
+
+    /// Builds the device's record at `t`: static fields from its row, fresh draws of the dynamic
+    /// `fields`, versions it runs, local time, the release's targets, and the scenario's effects if it
+    /// runs the release.
+    fn record(
+        &mut self,
+        id: u32,
+        dev: &Dev,
+        t: u32,
+        statics: &[usize],
+        fields: &[usize],
+        offered: bool,
+    ) {
         let setup = self.setup;
         let pop = setup.pop;
-        let i = id as usize;
-        let class = &setup.fleet.classes[usize::from(dev.class)];
+        let row = pop.row(id as usize);
+        let class = &setup.fleet.classes[self.class];
         self.missing.iter_mut().for_each(|w| *w = 0);
         for &f in statics {
-            if let FieldStore::Static { column, .. } = &pop.fields[f] {
-                self.slots[f] = column.bits(i);
-                if pop.is_missing(f, i) {
+            if let crate::population::FieldStore::Static { column, missing } = pop.fields[f] {
+                self.slots[f] = column.bits(row);
+                if missing.is_some_and(|m| m.bits(row) & 1 == 1) {
                     self.missing[f / 64] |= 1 << (f % 64);
                 }
             }
         }
         for &f in fields {
-            match class.fields[f].sample(&mut dev.rng) {
+            match class.fields[f].sample(&mut self.rng) {
                 Some(b) => self.slots[f] = b,
                 None => self.missing[f / 64] |= 1 << (f % 64),
             }
         }
+        let on_new = dev.on_new();
         for p in 0..setup.schema.planes.len() {
-            let new = dev.on_new >> p & 1 == 1;
+            let new = on_new >> p & 1 == 1;
             self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
                 Some(v) if new => v,
-                _ => pop.version(p, i),
+                _ => pop.version_in(p, row),
             };
             let rs = setup.schema.release_slot(p);
             match setup.desired.target(p as u8) {
@@ -234,13 +411,21 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 _ => self.missing[rs / 64] |= 1 << (rs % 64),
             }
         }
-        let local = i64::from(t) + i64::from(setup.region_offset.get(usize::from(dev.region)).copied().unwrap_or(0));
+        let local = i64::from(t)
+            + i64::from(
+                setup
+                    .region_offset
+                    .get(usize::from(self.region))
+                    .copied()
+                    .unwrap_or(0),
+            );
         let local = local.rem_euclid(7 * 86_400);
         self.slots[setup.schema.now_hour_slot()] = ((local / 3600) % 24) as u64;
         self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
-        if dev.on_new != 0 && dev.hits != 0 {
+        let hits = dev.hits();
+        if on_new != 0 && hits != 0 {
             for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
-                if dev.hits >> e & 1 == 0 {
+                if hits >> e & 1 == 0 {
                     continue;
                 }
                 for &(f, bits) in &effect.set {
@@ -263,15 +448,17 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
 
     /// Failure probabilities for this device, with the scenario's overrides if it is hit.
     fn failure(&self, dev: &Dev) -> crate::input::fleet::Failure {
-        let mut f = self.setup.fleet.classes[usize::from(dev.class)].failure;
+        let mut f = self.setup.fleet.classes[self.class].failure;
+        let hits = dev.hits();
         for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
-            if dev.hits >> e & 1 == 1 {
+            if hits >> e & 1 == 1 {
                 let o = effect.fail;
                 f.download = o.download.unwrap_or(f.download);
                 f.install = o.install.unwrap_or(f.install);
                 f.boot = o.boot.unwrap_or(f.boot);
                 f.power_loss = o.power_loss.unwrap_or(f.power_loss);
-                f.brick_given_power_loss = o.brick_given_power_loss.unwrap_or(f.brick_given_power_loss);
+                f.brick_given_power_loss =
+                    o.brick_given_power_loss.unwrap_or(f.brick_given_power_loss);
             }
         }
         f
@@ -279,125 +466,251 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
 
     /// Sets the device's true status, noting changes of the ring's done count and of the devices in
     /// progress.
-    fn set_truth(&self, id: u32, dev: &mut Dev, status: Status, out: &mut ChunkOut) {
+    fn set_truth(&self, dev: &mut Dev, status: Status, out: &mut ChunkOut) {
         let busy = |s: Status| i32::from(matches!(s, Status::Updating | Status::Verifying));
-        let done = i32::from(status.is_done()) - i32::from(dev.truth.is_done());
-        let progress = busy(status) - busy(dev.truth);
+        let old = dev.truth();
+        let done = i32::from(status.is_done()) - i32::from(old.is_done());
+        let progress = busy(status) - busy(old);
         if done != 0 || progress != 0 {
-            out.truth.push((self.setup.pop.ring[id as usize], done, 0, progress));
+            out.truth.push((self.ring, done, 0, progress));
         }
-        dev.truth = status;
+        dev.set_field(TRUTH_SHIFT, 4, status as u32);
     }
 
     fn report(&mut self, id: u32, dev: &mut Dev, status: Status, t: u32, out: &mut ChunkOut) {
-        self.set_truth(id, dev, status, out);
-        let poll = self.setup.fleet.classes[usize::from(dev.class)].poll_every as u32;
-        let deliver = self.blocked_until(dev, t).unwrap_or(t);
-        let ring = self.setup.pop.ring[id as usize];
+        self.set_truth(dev, status, out);
+        let poll = self.poll() as u32;
+        let deliver = self.blocked_until(t).unwrap_or(t);
+        let ring = self.ring;
         let step = self.tick;
-        let in_update = matches!(dev.reported, Status::Updating | Status::Verifying);
+        let reported = dev.reported();
+        let in_update = matches!(reported, Status::Updating | Status::Verifying);
         let silent_from = dev.last_heard.saturating_add(2 * poll.max(1));
-        let mut from = Some(dev.reported).filter(|s| *s != Status::Idle);
+        let mut from = Some(reported).filter(|s| *s != Status::Idle);
         if in_update && deliver > silent_from {
-            out.deltas.push(Delta { tick: silent_from / step, device: id, ring, from, to: Some(Status::Offline), exposed: false });
+            out.deltas.push(Delta {
+                tick: silent_from / step,
+                device: id,
+                ring,
+                from,
+                to: Some(Status::Offline),
+                exposed: false,
+            });
             from = Some(Status::Offline);
         }
-        let exposed = status == Status::Verifying && dev.flags & REPORTED_EXPOSED == 0;
+        let exposed = status == Status::Verifying && !dev.has(REPORTED_EXPOSED);
         if exposed {
-            dev.flags |= REPORTED_EXPOSED;
+            dev.bits |= REPORTED_EXPOSED;
         }
-        out.deltas.push(Delta { tick: deliver / step, device: id, ring, from, to: Some(status), exposed });
-        dev.reported = status;
+        out.deltas.push(Delta {
+            tick: deliver / step,
+            device: id,
+            ring,
+            from,
+            to: Some(status),
+            exposed,
+        });
+        dev.set_reported(status);
         dev.last_heard = deliver;
     }
 
     fn brick(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
-        dev.flags |= BRICKED;
-        self.set_truth(id, dev, Status::Bricked, out);
-        dev.next_checkin = NONE;
-        dev.outcome_at = NONE;
+        dev.bits = (dev.bits | BRICKED) & !OUTCOME_DUE;
+        self.set_truth(dev, Status::Bricked, out);
+        dev.wake = NONE;
         // Silent from now on: the planner first sees it offline, then counts it bricked.
-        let poll = self.setup.fleet.classes[usize::from(dev.class)].poll_every as u32;
-        let ring = self.setup.pop.ring[id as usize];
+        let poll = self.poll() as u32;
+        let ring = self.ring;
         let step = self.tick;
-        let from = Some(dev.reported).filter(|s| *s != Status::Idle);
+        let from = Some(dev.reported()).filter(|s| *s != Status::Idle);
         let offline_at = dev.last_heard.max(t).saturating_add(2 * poll.max(1));
-        let bricked_at = dev.last_heard.max(t).saturating_add(BRICK_SILENCE).max(offline_at);
-        out.deltas.push(Delta { tick: offline_at / step, device: id, ring, from, to: Some(Status::Offline), exposed: false });
-        out.deltas.push(Delta { tick: bricked_at / step, device: id, ring, from: Some(Status::Offline), to: Some(Status::Bricked), exposed: false });
-        dev.reported = Status::Bricked;
+        let bricked_at = dev
+            .last_heard
+            .max(t)
+            .saturating_add(BRICK_SILENCE)
+            .max(offline_at);
+        out.deltas.push(Delta {
+            tick: offline_at / step,
+            device: id,
+            ring,
+            from,
+            to: Some(Status::Offline),
+            exposed: false,
+        });
+        out.deltas.push(Delta {
+            tick: bricked_at / step,
+            device: id,
+            ring,
+            from: Some(Status::Offline),
+            to: Some(Status::Bricked),
+            exposed: false,
+        });
+        dev.set_reported(Status::Bricked);
     }
 
     /// Carries out the agent's actions at `t`.
-    fn apply(&mut self, id: u32, dev: &mut Dev, actions: &fleetgate_agents::Actions, t: u32, out: &mut ChunkOut) {
+    fn apply(
+        &mut self,
+        id: u32,
+        dev: &mut Dev,
+        actions: &fleetgate_agents::Actions,
+        t: u32,
+        out: &mut ChunkOut,
+    ) {
         for a in actions.iter() {
             match *a {
                 Action::Download { plane, .. } => {
-                    let size = self.setup.release.targets.get(usize::from(plane)).copied().flatten().map_or(0.0, |x| x.size_kb);
-                    let bw = f64::from(self.setup.pop.bandwidth_kbps[id as usize]).max(1e-3);
+                    let size = self
+                        .setup
+                        .release
+                        .targets
+                        .get(usize::from(plane))
+                        .copied()
+                        .flatten()
+                        .map_or(0.0, |x| x.size_kb);
+                    let bw = self.setup.pop.bandwidth_kbps(id as usize).max(1e-3);
                     let dt = ((size * 8.0 / bw) as u32).max(1);
                     let f = self.failure(dev);
-                    let (when, ok) = if let Some(end) = self.blocked_until(dev, t) {
+                    let (when, ok) = if let Some(end) = self.blocked_until(t) {
                         (end.min(t.saturating_add(60)), false)
-                    } else if dev.rng.chance(f.download) {
-                        (t.saturating_add((dev.rng.unit() * f64::from(dt)) as u32 + 1), false)
+                    } else if self.rng.chance(f.download) {
+                        (
+                            t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1),
+                            false,
+                        )
                     } else {
-                        let cut = if dev.region == u8::MAX { None } else { self.net.starts_within(usize::from(dev.region), t, t.saturating_add(dt)) };
+                        let cut = if self.region == u8::MAX {
+                            None
+                        } else {
+                            self.net.starts_within(
+                                usize::from(self.region),
+                                t,
+                                t.saturating_add(dt),
+                            )
+                        };
                         match cut {
                             Some(cut) => (cut.max(t + 1), false),
                             None => (t.saturating_add(dt), true),
                         }
                     };
-                    dev.outcome_at = when;
-                    dev.outcome = if ok { Outcome::Downloaded } else { Outcome::DownloadFailed };
-                    dev.outcome_plane = plane;
+                    dev.set_outcome(
+                        when,
+                        if ok {
+                            Outcome::Downloaded
+                        } else {
+                            Outcome::DownloadFailed
+                        },
+                        plane,
+                    );
                 }
                 Action::Install { plane, .. } => {
-                    let size = self.setup.release.targets.get(usize::from(plane)).copied().flatten().map_or(0.0, |x| x.size_kb);
+                    let size = self
+                        .setup
+                        .release
+                        .targets
+                        .get(usize::from(plane))
+                        .copied()
+                        .flatten()
+                        .map_or(0.0, |x| x.size_kb);
                     let dt = 20 + (size / 500.0) as u32;
                     let f = self.failure(dev);
-                    dev.outcome_plane = plane;
-                    if dev.rng.chance(f.power_loss) {
-                        dev.outcome_at = t.saturating_add((dev.rng.unit() * f64::from(dt)) as u32 + 1);
-                        dev.outcome = Outcome::PowerLoss;
+                    if self.rng.chance(f.power_loss) {
+                        let when = t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1);
+                        dev.set_outcome(when, Outcome::PowerLoss, plane);
                     } else {
-                        dev.outcome_at = t.saturating_add(dt);
-                        dev.outcome = if dev.rng.chance(f.install) { Outcome::InstallFailed } else { Outcome::Installed };
+                        let outcome = if self.rng.chance(f.install) {
+                            Outcome::InstallFailed
+                        } else {
+                            Outcome::Installed
+                        };
+                        dev.set_outcome(t.saturating_add(dt), outcome, plane);
                     }
                 }
                 Action::Boot { plane, .. } => {
                     let f = self.failure(dev);
-                    dev.outcome_plane = plane;
-                    if dev.rng.chance(f.power_loss) {
-                        dev.outcome_at = t.saturating_add((dev.rng.unit() * 45.0) as u32 + 1);
-                        dev.outcome = Outcome::PowerLoss;
+                    if self.rng.chance(f.power_loss) {
+                        let when = t.saturating_add((self.rng.unit() * 45.0) as u32 + 1);
+                        dev.set_outcome(when, Outcome::PowerLoss, plane);
                     } else {
-                        dev.outcome_at = t.saturating_add(45);
-                        dev.outcome = if dev.rng.chance(f.boot) { Outcome::BootFailed } else { Outcome::Booted };
+                        let outcome = if self.rng.chance(f.boot) {
+                            Outcome::BootFailed
+                        } else {
+                            Outcome::Booted
+                        };
+                        dev.set_outcome(t.saturating_add(45), outcome, plane);
                     }
                 }
-                Action::Confirm { .. } => {}
-                Action::Revert { plane, .. } => dev.on_new &= !(1 << plane),
-                Action::CheckIn => dev.next_checkin = t,
+                // The agent's own bookkeeping: `on_new` follows its installed and reverted planes.
+                Action::Confirm { .. } | Action::Revert { .. } => {}
+                Action::CheckIn => {
+                    if !dev.has(OUTCOME_DUE) {
+                        dev.wake = t;
+                    }
+                }
                 Action::Report { status, .. } => self.report(id, dev, Status::of(status), t, out),
             }
         }
     }
 
     fn desired(&self, dev: &Dev) -> Option<&'s fleetgate_agents::Desired> {
-        (dev.flags & OFFERED != 0 && !self.aborted).then_some(&self.setup.desired)
+        (dev.has(OFFERED) && !self.aborted).then_some(&self.setup.desired)
     }
 
     fn step(&mut self, id: u32, dev: &mut Dev, t: u32, event: Event<'_>, out: &mut ChunkOut) {
-        let class = self.setup.fleet.classes[usize::from(dev.class)].profile;
+        let class = self.setup.fleet.classes[self.class].profile;
         let ctx = &mut self.ctx[profile_index(class)];
         let (state, actions) = step(&dev.agent, t, &event, ctx);
         dev.agent = state;
         self.apply(id, dev, &actions, t, out);
     }
 
+    /// One step of the agent on the record just built in `slots`/`missing`: a check-in with its desired
+    /// state (`Some`), or a timer tick (`None`).
+    fn step_on_record(
+        &mut self,
+        id: u32,
+        dev: &mut Dev,
+        t: u32,
+        out: &mut ChunkOut,
+        check_in: Option<Option<&Desired>>,
+    ) {
+        let (slots, missing) = (
+            std::mem::take(&mut self.slots),
+            std::mem::take(&mut self.missing),
+        );
+        let record = Record {
+            slots: &slots,
+            missing: &missing,
+        };
+        let event = match check_in {
+            Some(desired) => Event::CheckIn { desired, record },
+            None => Event::Tick { record },
+        };
+        self.step(id, dev, t, event, out);
+        self.slots = slots;
+        self.missing = missing;
+    }
+
+    /// An offered device with nothing in flight keeps checking in while its release is not over.
+    fn keep_polling(&mut self, dev: &mut Dev, t: u32) {
+        if dev.wake == NONE
+            && dev.has(OFFERED)
+            && !dev.has(BRICKED)
+            && !dev.agent.phase().is_terminal()
+        {
+            let poll = self.poll();
+            dev.wake = checkin_after(&mut self.rng, poll, t);
+        }
+    }
+
     /// Runs `dev`'s events before `until`; files its next event in `out.next` (or a request for an offer).
     pub fn advance(&mut self, id: u32, dev: &mut Dev, until: u32, out: &mut ChunkOut) {
+        self.begin(id, dev);
+        self.run_events(id, dev, until, out);
+        self.end(dev);
+    }
+
+    fn run_events(&mut self, id: u32, dev: &mut Dev, until: u32, out: &mut ChunkOut) {
         loop {
             let t = dev.next_time();
             if t == NONE {
@@ -408,96 +721,106 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 return;
             }
             out.events += 1;
-            if dev.outcome_at == t {
-                dev.outcome_at = NONE;
-                let plane = dev.outcome_plane;
-                let event = match dev.outcome {
+            if dev.wake == t && dev.has(OUTCOME_DUE) {
+                dev.wake = NONE;
+                dev.bits &= !OUTCOME_DUE;
+                let plane = dev.field(PLANE_SHIFT, 4) as u8;
+                let event = match Outcome::from_code(dev.field(OUTCOME_SHIFT, 3)) {
                     Outcome::Downloaded => Event::Downloaded { plane },
                     Outcome::DownloadFailed => Event::DownloadFailed { plane },
                     Outcome::Installed => Event::Installed { plane },
                     Outcome::InstallFailed => Event::InstallFailed { plane },
                     Outcome::Booted => {
-                        dev.on_new |= 1 << plane;
-                        if dev.flags & EXPOSED == 0 {
-                            dev.flags |= EXPOSED;
-                            out.truth.push((self.setup.pop.ring[id as usize], 0, 1, 0));
+                        if !dev.has(EXPOSED) {
+                            dev.bits |= EXPOSED;
+                            out.truth.push((self.ring, 0, 1, 0));
                         }
                         Event::Booted { plane }
                     }
                     Outcome::BootFailed => Event::BootFailed { plane },
                     Outcome::PowerLoss => {
                         let f = self.failure(dev);
-                        if dev.rng.chance(f.brick_given_power_loss) {
+                        if self.rng.chance(f.brick_given_power_loss) {
                             self.brick(id, dev, t, out);
                             return;
                         }
-                        let class = self.setup.fleet.classes[usize::from(dev.class)].profile;
+                        let class = self.setup.fleet.classes[self.class].profile;
                         let ctx = &self.ctx[profile_index(class)];
                         let (state, actions) = fleetgate_agents::recover(&dev.agent, t, ctx);
                         dev.agent = state;
                         self.apply(id, dev, &actions, t, out);
+                        self.keep_polling(dev, t);
                         continue;
                     }
                 };
                 self.step(id, dev, t, event, out);
             } else if dev.agent.deadline() == Some(t) {
-                let offered = dev.flags & OFFERED != 0;
+                let offered = dev.has(OFFERED);
                 let setup = self.setup;
-                self.record(id, dev, t, &setup.health_static, &setup.health_fields, offered);
-                let (slots, missing) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.missing));
-                self.step(id, dev, t, Event::Tick { record: Record { slots: &slots, missing: &missing } }, out);
-                self.slots = slots;
-                self.missing = missing;
+                self.record(
+                    id,
+                    dev,
+                    t,
+                    &setup.health_static,
+                    &setup.health_fields,
+                    offered,
+                );
+                self.step_on_record(id, dev, t, out, None);
             } else {
                 // A check-in.
-                dev.next_checkin = NONE;
-                if let Some(end) = self.blocked_until(dev, t) {
-                    dev.next_checkin = end;
+                dev.wake = NONE;
+                if let Some(end) = self.blocked_until(t) {
+                    dev.wake = end;
                     continue;
                 }
-                if dev.abort_pending {
-                    dev.abort_pending = false;
+                if dev.has(ABORT_PENDING) {
+                    dev.bits &= !ABORT_PENDING;
                     self.step(id, dev, t, Event::Order(Order::Abort), out);
                 }
-                if dev.flags & OFFERED == 0 {
-                    if !self.aborted && dev.flags & BRICKED == 0 {
+                if !dev.has(OFFERED) {
+                    if !self.aborted && !dev.has(BRICKED) {
                         // The first offer comes from the planner, at the next tick.
-                        dev.flags |= WAITING;
+                        dev.bits |= WAITING;
                         out.requests.push((t, id));
                     }
                     return;
                 }
                 self.check_in(id, dev, t, out);
             }
+            self.keep_polling(dev, t);
         }
     }
 
     fn check_in(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
         let setup = self.setup;
-        self.record(id, dev, t, &setup.checkin_static, &setup.checkin_fields, true);
+        self.record(
+            id,
+            dev,
+            t,
+            &setup.checkin_static,
+            &setup.checkin_fields,
+            true,
+        );
         let desired = self.desired(dev);
-        let (slots, missing) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.missing));
-        self.step(id, dev, t, Event::CheckIn { desired, record: Record { slots: &slots, missing: &missing } }, out);
-        self.slots = slots;
-        self.missing = missing;
-        // Keep checking in while there is something left to do (a retry, a download to resume).
-        if dev.next_checkin == NONE && !dev.agent.phase().is_terminal() && dev.flags & BRICKED == 0 {
-            let poll = self.setup.fleet.classes[usize::from(dev.class)].poll_every;
-            dev.schedule_checkin_after(poll, t);
-        }
+        self.step_on_record(id, dev, t, out, Some(desired));
     }
 
     /// The planner's first offer reaches the device at `t`.
     pub fn offer(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
-        dev.flags = (dev.flags | OFFERED) & !WAITING;
+        self.begin(id, dev);
+        dev.bits = (dev.bits | OFFERED) & !WAITING;
         // Which of the scenario's defects hit this device: decided once, at its first offer.
-        let class = usize::from(dev.class);
+        let class = self.class;
+        let mut hits = 0;
         for (e, effect) in self.effects.scenario.effects.iter().enumerate().take(8) {
-            if effect.class.is_none_or(|c| c == class) && dev.rng.chance(effect.probability) {
-                dev.hits |= 1 << e;
+            if effect.class.is_none_or(|c| c == class) && self.rng.chance(effect.probability) {
+                hits |= 1 << e;
             }
         }
+        dev.set_field(HITS_SHIFT, 8, hits);
         self.check_in(id, dev, t, out);
+        self.keep_polling(dev, t);
+        self.end(dev);
         let next = dev.next_time();
         if next != NONE {
             out.next.push((next, id));

@@ -17,6 +17,8 @@
 //! Decisions this model makes where SIMULATION.md is silent (docs/simulation.md lists them):
 //! - an offer is granted at the tick after the check-in that asked for it (at most `gate_interval` later);
 //! - the rate limit counts first offers only; retries after a deny or a deferral need none;
+//! - a device has one pending event: while a download, install or boot is in flight it does not check
+//!   in, and its next check-in is drawn when the step ends;
 //! - the planner learns of a brick when a device that started an update has been silent for 24 hours;
 //! - `offline` counts devices updating or verifying whose last report is older than two mean
 //!   check-in intervals;
@@ -44,13 +46,15 @@ use crate::result::{Counts, Outcome, RingTimeline, TrialResult};
 use crate::schema::Schema;
 
 pub use device::{Dev, Status};
-use device::{DeviceCtx, Effects};
+use device::{DeviceCtx, Effects, RngKey};
 use net::Partitions;
 
 /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of at
 /// least `MIN_CHUNK` devices (a few chunks per thread, for balance).
 const SERIAL: usize = 256;
 const MIN_CHUNK: usize = 128;
+/// How many devices ahead a chunk prefetches.
+const PREFETCH: usize = 4;
 /// The planner's view counts a silent device as bricked after this long.
 const BRICK_SILENCE: u32 = 24 * 3600;
 /// A trial ends once nothing has progressed for this long (after the last ring started or an abort).
@@ -98,8 +102,12 @@ fn read_slots(policy: &Policy, kinds: &[fleetgate_runtime::artifact::FunctionKin
     use fleetgate_runtime::op::Op;
     let mut out = Vec::new();
     for &k in kinds {
-        let Some(f) = policy.function(k) else { continue };
-        let Some(f) = policy.function_def(f) else { continue };
+        let Some(f) = policy.function(k) else {
+            continue;
+        };
+        let Some(f) = policy.function_def(f) else {
+            continue;
+        };
         let mut pc = 0;
         while let Ok((op, len)) = Op::decode(&f.code, pc) {
             if let Op::Load(s) | Op::LoadOr(s, _) | Op::Known(s) = op {
@@ -136,11 +144,22 @@ impl<'a> Setup<'a> {
             }
         }
         let split = |slots: Vec<usize>| -> (Vec<usize>, Vec<usize>) {
-            slots.into_iter().filter(|&s| s < schema.fields.len()).partition(|&s| matches!(pop.fields[s], FieldStore::Dynamic))
+            slots
+                .into_iter()
+                .filter(|&s| s < schema.fields.len())
+                .partition(|&s| matches!(pop.fields[s], FieldStore::Dynamic))
         };
-        let (checkin_fields, checkin_static) = split(read_slots(policy, &[FunctionKind::Rails, FunctionKind::Constraints]));
+        let (checkin_fields, checkin_static) = split(read_slots(
+            policy,
+            &[FunctionKind::Rails, FunctionKind::Constraints],
+        ));
         let (health_fields, health_static) = split(read_slots(policy, &[FunctionKind::Health]));
-        let n_regions = fleet.regions.iter().map(|r| usize::from(r.variant) + 1).max().unwrap_or(0);
+        let n_regions = fleet
+            .regions
+            .iter()
+            .map(|r| usize::from(r.variant) + 1)
+            .max()
+            .unwrap_or(0);
         let mut region_offset = vec![0i32; n_regions];
         for r in &fleet.regions {
             region_offset[usize::from(r.variant)] = r.utc_offset_secs as i32;
@@ -148,7 +167,8 @@ impl<'a> Setup<'a> {
         let horizon = release.horizon.min(f64::from(u32::MAX / 2)) as u32;
         let gate_interval = (release.gate_interval as u32).max(1);
         // About 200 points over the horizon, on whole ticks.
-        let timeline_step = ((horizon / 200).div_ceil(gate_interval) * gate_interval).max(gate_interval);
+        let timeline_step =
+            ((horizon / 200).div_ceil(gate_interval) * gate_interval).max(gate_interval);
         let per_fields = schema.per_fields.clone();
         let ring_value_sizes = pop
             .ring_devices
@@ -159,7 +179,9 @@ impl<'a> Setup<'a> {
                     .map(|&f| {
                         let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
                         for &d in devices {
-                            *sizes.entry(device::column_value(pop, f, d as usize)).or_default() += 1;
+                            *sizes
+                                .entry(device::column_value(pop, f, d as usize))
+                                .or_default() += 1;
                         }
                         sizes.into_iter().collect()
                     })
@@ -263,6 +285,7 @@ fn counts_of(t: &Tally, size: u64, soak: i64) -> RingCounts {
 /// The trial's mutable world.
 struct World<'s, 'a> {
     setup: &'s Setup<'a>,
+    key: RngKey,
     partitions: Partitions,
     effects: Effects<'s>,
     devs: Vec<Dev>,
@@ -296,11 +319,22 @@ impl World<'_, '_> {
             return;
         }
         let outs: Vec<ChunkOut> = {
-            let (setup, partitions, effects, step) = (self.setup, &self.partitions, &self.effects, self.step);
+            let (setup, partitions, effects, step, key) = (
+                self.setup,
+                &self.partitions,
+                &self.effects,
+                self.step,
+                self.key,
+            );
             let process = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
-                let mut ctx = DeviceCtx::new(setup, partitions, effects, step, aborted);
+                let mut ctx = DeviceCtx::new(setup, partitions, effects, step, aborted, key);
                 let mut out = ChunkOut::default();
-                for &id in ids {
+                for (k, &id) in ids.iter().enumerate() {
+                    // Devices far apart in memory: ask for the ones a few visits ahead now.
+                    if let Some(&ahead) = ids.get(k + PREFETCH) {
+                        crate::prefetch(&devs[ahead as usize - base]);
+                        setup.pop.prefetch(ahead as usize);
+                    }
                     f(&mut ctx, id, &mut devs[id as usize - base], &mut out);
                 }
                 out
@@ -308,7 +342,8 @@ impl World<'_, '_> {
             if ids.len() <= setup.serial_limit {
                 vec![process(ids, &mut self.devs, 0)]
             } else {
-                let chunk = (ids.len() / (4 * rayon::current_num_threads())).max(setup.min_chunk.max(1));
+                let chunk =
+                    (ids.len() / (4 * rayon::current_num_threads())).max(setup.min_chunk.max(1));
                 par_chunks(ids, chunk, &mut self.devs, &process)
             }
         };
@@ -319,7 +354,10 @@ impl World<'_, '_> {
                 self.file(when, d, tick);
             }
             for delta in out.deltas {
-                self.pending.entry(delta.tick.max(tick)).or_default().push(delta);
+                self.pending
+                    .entry(delta.tick.max(tick))
+                    .or_default()
+                    .push(delta);
             }
             for (ring, done, exposed, progress) in out.truth {
                 self.true_done[usize::from(ring)] += i64::from(done);
@@ -344,16 +382,16 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let step = setup.gate_interval;
     let n_ticks = horizon.div_ceil(step) + 1;
     let n_rings = pop.ring_devices.len();
+    let key = RngKey {
+        seed: setup.seed,
+        trial,
+    };
     let mut w = World {
         setup,
+        key,
         partitions: Partitions::generate(setup.fleet, setup.seed, trial, horizon),
         effects: Effects::new(setup, scenario),
-        devs: (0..pop.n)
-            .map(|i| {
-                let region = setup.fleet.region_field.map_or(u8::MAX, |f| device::column_value(pop, f, i) as u8);
-                Dev::new(setup.seed, trial, i as u32, pop.class_of(i) as u8, region)
-            })
-            .collect(),
+        devs: vec![Dev::NEW; pop.n],
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
         step,
@@ -365,8 +403,17 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         last_progress: 0,
         events: 0,
     };
-    let mut views: Vec<View> =
-        vec![View { all: Tally::default(), per: setup.per_values.iter().map(|&n| vec![Tally::default(); n]).collect() }; n_rings];
+    let mut views: Vec<View> = vec![
+        View {
+            all: Tally::default(),
+            per: setup
+                .per_values
+                .iter()
+                .map(|&n| vec![Tally::default(); n])
+                .collect()
+        };
+        n_rings
+    ];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
     let mut offer_times: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
     let mut aborted: Option<(usize, u32, String)> = None;
@@ -383,9 +430,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         // A ring starting is progress: its devices are about to check in.
         w.last_progress = tick;
         for &d in &setup.pop.ring_devices[r] {
+            let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
             let dev = &mut w.devs[d as usize];
-            let poll = setup.fleet.classes[usize::from(dev.class)].poll_every;
-            dev.schedule_checkin_after(poll, t);
+            dev.schedule_checkin(&key, d, poll, t);
             let when = dev.next_time();
             // The first ring starts at tick 0 and files its devices from tick 0 on.
             let k = (when / step).min(n_ticks);
@@ -408,12 +455,19 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         let mut bucket = std::mem::take(&mut w.buckets[tick as usize]);
         bucket.sort_unstable();
         bucket.dedup();
-        w.run(&bucket, tick, aborted.is_some(), &|ctx, id, dev, out| ctx.advance(id, dev, t1, out));
+        w.run(&bucket, tick, aborted.is_some(), &|ctx, id, dev, out| {
+            ctx.advance(id, dev, t1, out)
+        });
 
         // 2. Offers, in order of check-in time, within the rate and in-flight limits.
         if aborted.is_none() && !w.queue.is_empty() {
-            let mut in_flight: i64 =
-                views.iter().map(|v| v.all.counts[Status::Updating as usize] + v.all.counts[Status::Verifying as usize]).sum();
+            let mut in_flight: i64 = views
+                .iter()
+                .map(|v| {
+                    v.all.counts[Status::Updating as usize]
+                        + v.all.counts[Status::Verifying as usize]
+                })
+                .sum();
             let mut granted = Vec::new();
             while let Some(&(t, d)) = w.queue.front() {
                 while offer_times.front().is_some_and(|&o| o + rate_per <= t1) {
@@ -426,7 +480,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 offer_times.push_back(t1.max(t));
                 in_flight += 1;
                 granted.push(d);
-                let ring = usize::from(pop.ring[d as usize]);
+                let ring = usize::from(pop.ring(d as usize));
                 views[ring].all.offered += 1;
                 for (i, &f) in setup.per_fields.iter().enumerate() {
                     let v = device::column_value(pop, f, d as usize) as usize;
@@ -439,7 +493,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             if !granted.is_empty() {
                 w.last_progress = tick;
             }
-            w.run(&granted, tick, false, &|ctx, id, dev, out| ctx.offer(id, dev, t1, out));
+            w.run(&granted, tick, false, &|ctx, id, dev, out| {
+                ctx.offer(id, dev, t1, out)
+            });
         }
 
         // 3. The planner's view: apply the deltas due by this tick.
@@ -471,7 +527,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         // 4. Gates: the gate out of the last ring started.
         if aborted.is_none() {
             let last = started.iter().rposition(Option::is_some).unwrap_or(0);
-            if let (true, Some(f), Some(since)) = (last + 1 < n_rings, setup.policy.gate_function(last as u8), started[last]) {
+            if let (true, Some(f), Some(since)) = (
+                last + 1 < n_rings,
+                setup.policy.gate_function(last as u8),
+                started[last],
+            ) {
                 let gate = last as u8;
                 let soak = i64::from(t1.saturating_sub(since));
                 let whole = counts_of(&views[last].all, pop.ring_devices[last].len() as u64, soak);
@@ -488,13 +548,20 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 let rollout_counts = counts_of(&total, size, i64::from(t1));
                 if let Some(mut acc) = GateAcc::new(setup.policy, gate) {
                     fill_gate_record(&whole, &rollout_counts, &mut gate_rec);
-                    let _ = interp::run(setup.policy, f, &Record { slots: &gate_rec, missing: &[0] }, &mut bits);
+                    run_gate(setup.policy, f, &gate_rec, &mut bits);
                     acc.add_whole(&bits);
                     for (i, &field) in setup.per_fields.iter().enumerate() {
                         for &(value, vsize) in &setup.ring_value_sizes[last][i] {
-                            let tally = views[last].per[i].get(value as usize).copied().unwrap_or_default();
-                            fill_gate_record(&counts_of(&tally, vsize, soak), &rollout_counts, &mut gate_rec);
-                            let _ = interp::run(setup.policy, f, &Record { slots: &gate_rec, missing: &[0] }, &mut bits);
+                            let tally = views[last].per[i]
+                                .get(value as usize)
+                                .copied()
+                                .unwrap_or_default();
+                            fill_gate_record(
+                                &counts_of(&tally, vsize, soak),
+                                &rollout_counts,
+                                &mut gate_rec,
+                            );
+                            run_gate(setup.policy, f, &gate_rec, &mut bits);
                             acc.add_value(field as u16, &bits);
                         }
                     }
@@ -520,15 +587,12 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                                     continue;
                                 }
                                 for &d in &pop.ring_devices[r] {
-                                    let poll = setup.fleet.classes[pop.class_of(d as usize)].poll_every;
+                                    let poll =
+                                        setup.fleet.classes[pop.class_of(d as usize)].poll_every;
                                     let dev = &mut w.devs[d as usize];
-                                    if dev.needs_abort() {
-                                        dev.abort_pending = true;
-                                        if dev.next_time() == u32::MAX {
-                                            dev.schedule_checkin_after(poll, t1);
-                                            let when = dev.next_time();
-                                            w.file(when, d, tick);
-                                        }
+                                    if dev.needs_abort() && dev.mark_abort(&key, d, poll, t1) {
+                                        let when = dev.next_time();
+                                        w.file(when, d, tick);
                                     }
                                 }
                             }
@@ -540,12 +604,17 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
 
         // 5. Timeline points.
-        if t1 % setup.timeline_step == 0 {
+        if t1.is_multiple_of(setup.timeline_step) {
             for r in 0..n_rings {
-                let done = [Status::Succeeded, Status::Failed, Status::RolledBack, Status::Bricked]
-                    .iter()
-                    .map(|&s| views[r].all.counts[s as usize])
-                    .sum::<i64>();
+                let done = [
+                    Status::Succeeded,
+                    Status::Failed,
+                    Status::RolledBack,
+                    Status::Bricked,
+                ]
+                .iter()
+                .map(|&s| views[r].all.counts[s as usize])
+                .sum::<i64>();
                 timeline[r].reported_done.push(done.max(0) as u32);
                 timeline[r].true_done.push(w.true_done[r].max(0) as u32);
                 timeline[r].exposed.push(w.true_exposed[r].max(0) as u32);
@@ -575,7 +644,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     for dev in &w.devs {
         counts.exposed += u64::from(dev.exposed());
         counts.affected += u64::from(dev.affected());
-        match dev.truth {
+        match dev.truth() {
             Status::Bricked => counts.bricked += 1,
             Status::RolledBack => counts.rolled_back += 1,
             Status::Failed => counts.failed += 1,
@@ -586,7 +655,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
     }
     let outcome = match &aborted {
-        Some((ring, at, by)) => Outcome::Aborted { ring: setup.schema.rings.get(*ring).cloned().unwrap_or_default(), at_s: f64::from(*at), by: by.clone() },
+        Some((ring, at, by)) => Outcome::Aborted {
+            ring: setup.schema.rings.get(*ring).cloned().unwrap_or_default(),
+            at_s: f64::from(*at),
+            by: by.clone(),
+        },
         None if time_to_full.is_some() || n_rings <= 1 => Outcome::Completed,
         None => Outcome::TimedOut,
     };
@@ -602,8 +675,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     }
 }
 
+/// What a chunk runs: its device ids, their `Dev`s (indexed from the offset) and the offset.
+type ChunkFn<'a> = dyn Fn(&[u32], &mut [Dev], usize) -> ChunkOut + Sync + 'a;
+
 /// Processes sorted device ids in parallel chunks, each chunk owning a disjoint slice of `devs`.
-fn par_chunks(ids: &[u32], chunk: usize, devs: &mut [Dev], process: &(dyn Fn(&[u32], &mut [Dev], usize) -> ChunkOut + Sync)) -> Vec<ChunkOut> {
+fn par_chunks(ids: &[u32], chunk: usize, devs: &mut [Dev], process: &ChunkFn) -> Vec<ChunkOut> {
     // Split `devs` at the chunk boundaries of `ids` (ids are sorted, so slices are disjoint).
     let mut pieces: Vec<(&[u32], &mut [Dev], usize)> = Vec::new();
     let mut rest: &mut [Dev] = devs;
@@ -615,7 +691,10 @@ fn par_chunks(ids: &[u32], chunk: usize, devs: &mut [Dev], process: &(dyn Fn(&[u
         rest = tail;
         offset = last;
     }
-    pieces.into_par_iter().map(|(ids, devs, base)| process(ids, devs, base)).collect()
+    pieces
+        .into_par_iter()
+        .map(|(ids, devs, base)| process(ids, devs, base))
+        .collect()
 }
 
 /// A per-thread agent context for each profile.
@@ -640,4 +719,23 @@ pub(crate) fn profile_index(p: ClassProfile) -> usize {
         ClassProfile::Esp32c3 => 0,
         ClassProfile::Rk3566 => 1,
     }
+}
+
+/// Evaluates a gate on a gate record. The record is built to the gate layout, so the interpreter cannot
+/// reject it; were it to, the clauses keep their cleared (not firing) conditions and the gate holds.
+fn run_gate(
+    policy: &Policy,
+    f: fleetgate_runtime::FnId,
+    rec: &[u64; GATE_SLOTS],
+    bits: &mut ClauseBits,
+) {
+    let _ = interp::run(
+        policy,
+        f,
+        &Record {
+            slots: rec,
+            missing: &[0],
+        },
+        bits,
+    );
 }

@@ -16,10 +16,17 @@ pub struct Partitions {
 
 impl Partitions {
     pub fn generate(fleet: &Fleet, seed: u64, trial: u64, horizon: u32) -> Partitions {
-        let n = fleet.regions.iter().map(|r| usize::from(r.variant) + 1).max().unwrap_or(0);
+        let n = fleet
+            .regions
+            .iter()
+            .map(|r| usize::from(r.variant) + 1)
+            .max()
+            .unwrap_or(0);
         let mut by_region = vec![Vec::new(); n];
         for r in &fleet.regions {
-            let Some(duration) = &r.partition_duration else { continue };
+            let Some(duration) = &r.partition_duration else {
+                continue;
+            };
             if r.partitions_per_day <= 0.0 {
                 continue;
             }

@@ -509,7 +509,9 @@ impl Parser {
             toml::Value::String(s) if as_duration => match parse_duration(s) {
                 Some(secs) => out.dist = Dist::Const((secs as f64).to_bits()),
                 None => {
-                    return Err(self.err(&span, format!("`{what}` must be a duration like \"15m\"")));
+                    return Err(
+                        self.err(&span, format!("`{what}` must be a duration like \"15m\""))
+                    );
                 }
             },
             toml::Value::Table(t) => {
