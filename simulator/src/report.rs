@@ -259,22 +259,25 @@ pub fn human(r: &Report) -> String {
             Verdict::Fail => "FAIL",
             Verdict::Inconclusive => "inconclusive",
         };
-        // A `*` expectation is judged once per scenario: say which.
-        let which = if j.expectation.trim_start().starts_with('*') {
-            format!(" [{}]", j.scenario)
-        } else {
-            String::new()
-        };
         let _ = writeln!(
             out,
-            "  {mark:<12} {}{which}   measured {} over {} trials",
-            j.expectation,
+            "  {mark:<12} {}   measured {} over {} trials",
+            expectation_label(j),
             judged_text(j),
             j.trials
         );
     }
     let _ = writeln!(out, "\nverdict: {}", r.verdict.name());
     out
+}
+
+/// An expectation as written, and for a `*` one (judged once per scenario) which scenario this is.
+fn expectation_label(j: &Judged) -> String {
+    if j.expectation.trim_start().starts_with('*') {
+        format!("{} [{}]", j.expectation, j.scenario)
+    } else {
+        j.expectation.clone()
+    }
 }
 
 fn xml(s: &str) -> String {
@@ -405,7 +408,8 @@ fn band_chart(title: &str, step_s: f64, series: &[(&str, &Band, &str, bool)]) ->
             duration(t)
         );
     }
-    for (i, (name, band, colour, dashed)) in series.iter().enumerate() {
+    // The title says which line is which (solid: true, dashed: reported); no legend over the curves.
+    for (_name, band, colour, dashed) in series {
         let n = band.p50.len();
         let mut area: Vec<(f64, f64)> = (0..n).map(|t| (x(t), y(band.p90[t]))).collect();
         area.extend((0..n).rev().map(|t| (x(t), y(band.p10[t]))));
@@ -424,13 +428,6 @@ fn band_chart(title: &str, step_s: f64, series: &[(&str, &Band, &str, bool)]) ->
             } else {
                 ""
             }
-        );
-        let _ = write!(
-            svg,
-            "<text x=\"{:.0}\" y=\"{:.0}\" class=\"l\" fill=\"{colour}\">{}</text>",
-            W - PAD - 150.0,
-            PAD + 14.0 * i as f64,
-            xml(name)
         );
     }
     svg.push_str("</svg>");
@@ -532,7 +529,7 @@ pub fn html(r: &Report, per_trial: &[(String, Vec<crate::result::TrialResult>)])
         let _ = writeln!(
             out,
             "<tr class=\"{v}\"><td>{v}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            xml(&j.expectation),
+            xml(&expectation_label(j)),
             xml(&judged_text(j)),
             j.trials,
             v = j.verdict.name()
