@@ -326,21 +326,40 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 .collect();
             crate::outln!("release {}: {}", rel.name, target_text.join(", "));
             crate::outln!();
-            let mut header = format!("{:<12} {:>6}", "class", "share");
-            for p in planes {
-                header.push_str(&format!("  {p:<9}"));
+            // Each plane's column is as wide as its widest entry (at least 9).
+            let widths: Vec<usize> = planes
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    rows.iter()
+                        .filter_map(|r| r.versions.get(i))
+                        .map(|v| show_version(*v).len())
+                        .chain([p.len(), 9])
+                        .max()
+                        .unwrap_or(9)
+                })
+                .collect();
+            let class_width = rows
+                .iter()
+                .map(|r| r.class.len())
+                .chain([12])
+                .max()
+                .unwrap_or(12);
+            let mut header = format!("{:<class_width$} {:>6}", "class", "share");
+            for (p, w) in planes.iter().zip(&widths) {
+                header.push_str(&format!("  {p:<w$}"));
             }
             crate::outln!("{header}  install order");
             for r in &rows {
                 let mut line = format!(
-                    "{:<12} {:>6}",
+                    "{:<class_width$} {:>6}",
                     r.class,
                     r.share
                         .map(|s| format!("{:.1}%", s * 100.0))
                         .unwrap_or_else(|| "-".into())
                 );
-                for v in &r.versions {
-                    line.push_str(&format!("  {:<9}", show_version(*v)));
+                for (v, w) in r.versions.iter().zip(&widths) {
+                    line.push_str(&format!("  {:<w$}", show_version(*v)));
                 }
                 line.push_str("  ");
                 if !r.conditions.is_empty() {

@@ -78,3 +78,40 @@ fn a_bad_fleet_file_is_reported_with_its_location() {
         "{err}"
     );
 }
+
+/// Snapshots of what a reviewer reads: the install-order table per class of the example fleet, the
+/// table over every version mix the package mentions (no fleet), and a release that some class can
+/// never take (stdout and the diagnostic).
+#[test]
+fn plan_snapshots() {
+    let fleet = fleetgate(&[
+        "plan",
+        "policies/edge-ai",
+        "--fleet",
+        "policies/edge-ai/fleet.toml",
+    ]);
+    assert_eq!(status(&fleet), 0, "{}", stderr(&fleet));
+    insta::assert_snapshot!("plan_edge_ai_fleet", stdout(&fleet));
+
+    let mixes = fleetgate(&["plan", "policies/edge-ai"]);
+    assert_eq!(status(&mixes), 0, "{}", stderr(&mixes));
+    insta::assert_snapshot!("plan_edge_ai_every_mix", stdout(&mixes));
+
+    let no_release = fleetgate(&["plan", "policies/smart-meter"]);
+    assert_eq!(status(&no_release), 2);
+    insta::assert_snapshot!("plan_smart_meter_no_release", stderr(&no_release));
+
+    let never = fleetgate(&[
+        "plan",
+        "policies/edge-ai",
+        "--release",
+        "policies/edge-ai/releases/model-3.toml",
+        "--fleet",
+        "policies/edge-ai/fleet.toml",
+    ]);
+    assert_eq!(status(&never), 1);
+    insta::assert_snapshot!(
+        "plan_edge_ai_never",
+        format!("{}\n--- stderr\n{}", stdout(&never), stderr(&never))
+    );
+}
