@@ -79,6 +79,9 @@ own="$(awk '$1 == "own" { print $2 }' "$work/size.txt")"
   printf '%-24s %s\n' runtime_text_bytes "$own"
   awk '$1 == "generic" { printf "%-24s %s\n", "runtime_generic_bytes", $2 }' "$work/size.txt"
   awk '$1 ~ /^module\./ { printf "%-24s %s\n", "runtime_text." substr($1, 8), $2 }' "$work/size.txt"
+  echo
+  echo "# the evaluation loop a decision runs (interp::run; superinstruction fusion runs once, at load)"
+  awk '$1 == "fn" && $3 == "fleetgate_runtime::interp::run" { printf "%-24s %s\n", "interp_run_text_bytes", $2 }' "$work/size.txt"
 } >"$work/metrics.txt"
 
 if [ "$own" -le "$TEXT_GOAL" ]; then
