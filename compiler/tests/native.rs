@@ -96,6 +96,7 @@ fn reference_interpreter_and_native_agree_on_random_records() {
                 .map(|(b, c)| decision::health(policy, b, c, &versions).verdict)
                 .collect();
             assert!(verdicts.windows(2).all(|w| w[0] == w[1]), "{}", what());
+            assert!(counters.windows(2).all(|w| w[0] == w[1]), "{}", what());
             if i % 10 == 0 {
                 for g in 0..loaded.compiled.artifact.rollout.gates.len() as u8 {
                     let gate = sampler.gate(&mut rng);

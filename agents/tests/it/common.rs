@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use fleetgate_agents::Evaluator as _;
-use fleetgate_agents::driver::{Clock, Fault, Image, Transport};
 use fleetgate_agents::session::{self, Sidecar};
 use fleetgate_agents::{
-    Agent, Ctx, Desired, Interp, MemStorage, Order, Phase, Profile, ProfileEvaluator, Status,
+    Agent, Ctx, Desired, Interp, MemStorage, Order, Phase, Profile, ProfileEvaluator,
 };
 use fleetgate_runtime::artifact::FunctionKind;
 use fleetgate_runtime::decision;
@@ -128,52 +127,8 @@ pub fn set_telemetry(rec: &mut fleetgate_agents::RecordBuf, profile: Profile, t:
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TestClock {
-    pub now: u32,
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> u32 {
-        self.now
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct TestTransport {
-    pub offered: Option<Desired>,
-    pub releases: Vec<Desired>,
-    pub fail_downloads: u32,
-    pub reports: Vec<(u32, Status)>,
-}
-
-impl Transport for TestTransport {
-    fn check_in(&mut self) -> Option<Desired> {
-        self.offered
-    }
-
-    fn download(&mut self, release: u32, plane: u8) -> Result<Image, Fault> {
-        if self.fail_downloads > 0 {
-            self.fail_downloads -= 1;
-            return Err(Fault::Failed);
-        }
-        let version = self
-            .releases
-            .iter()
-            .find(|d| d.release == release)
-            .and_then(|d| d.target(plane))
-            .ok_or(Fault::Failed)?;
-        Ok(Image {
-            release,
-            plane,
-            version,
-        })
-    }
-
-    fn report(&mut self, release: u32, status: Status) {
-        self.reports.push((release, status));
-    }
-}
+/// The session runner's scripted clock and planner serve the tests too.
+pub use session::{ScriptClock as TestClock, ScriptTransport as TestTransport};
 
 /// What happens to a device.
 #[derive(Clone, Copy, Debug)]
