@@ -2,7 +2,7 @@
 //! each), `fmt` rewrites them (after which `--check` passes), and a file that does not parse is never
 //! rewritten.
 
-use crate::{fleetgate, path_str, repo, scratch, status, stderr, stdout};
+use crate::{fleetgate, message, path_str, repo, scratch, status, stderr, stdout};
 
 const UNFORMATTED: &str = "device {\n    n: int\n    o: int?\n}\nlet   x =device.n>1   and(device.o??0)<2 // keep me\n\n\n\nrail r{\ndeny \"x\" when x}\n";
 
@@ -34,7 +34,7 @@ fn check_names_unformatted_files_then_fmt_rewrites_them() {
     assert_eq!(status(&out), 1);
     assert_eq!(stdout(&out), format!("would reformat {}\n", a.display()));
     assert!(
-        stderr(&out).contains("1 file is not formatted"),
+        message(&out).contains("1 file is not formatted"),
         "{}",
         stderr(&out)
     );
@@ -71,11 +71,11 @@ fn a_file_that_does_not_parse_is_never_rewritten() {
     let out = fleetgate(&["fmt", path_str(&dir)]);
     assert_eq!(status(&out), 1);
     assert!(
-        stderr(&out).contains("fleetgate::lang::syntax"),
+        message(&out).contains("fleetgate::lang::syntax"),
         "{}",
         stderr(&out)
     );
-    assert!(stderr(&out).contains("broken.policy"), "{}", stderr(&out));
+    assert!(message(&out).contains("broken.policy"), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(dir.join("broken.policy")).expect("read"),
         broken
@@ -94,7 +94,7 @@ fn fmt_of_files_that_are_not_text() {
     let out = fleetgate(&["fmt", "--check", path_str(&dir)]);
     assert_eq!(status(&out), 1);
     assert!(
-        stderr(&out).contains("fleetgate::lang::binary_file"),
+        message(&out).contains("fleetgate::lang::binary_file"),
         "{}",
         stderr(&out)
     );
@@ -108,6 +108,6 @@ fn fmt_of_a_path_that_does_not_exist_exits_two() {
         path_str(&scratch("fmt-missing").join("nope")),
     ]);
     assert_eq!(status(&out), 2);
-    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    assert!(message(&out).contains("cannot read"), "{}", stderr(&out));
     assert_eq!(status(&fleetgate(&["fmt"])), 2, "a path is required");
 }

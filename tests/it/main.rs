@@ -41,6 +41,29 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
+/// Stderr with miette's line wrapping undone, for asserting on a message whatever the width
+/// of the paths in it.
+pub fn message(output: &Output) -> String {
+    flat(&stderr(output))
+}
+
+/// A rendered error with miette's line wrapping undone (`×` message, `help:` on a line of its own).
+pub fn flat(err: &str) -> String {
+    let mut out = String::new();
+    for line in err.lines() {
+        let line = line.trim_start().trim_start_matches('│').trim();
+        if line.starts_with("help:") || out.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+        } else {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

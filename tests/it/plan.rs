@@ -1,6 +1,6 @@
 //! `fleetgate plan`: install orders per class, and the exit status when a class can never take a release.
 
-use crate::{fleetgate, status, stderr, stdout};
+use crate::{fleetgate, message, status, stderr, stdout};
 
 #[test]
 fn every_class_takes_the_default_release() {
@@ -34,7 +34,7 @@ fn a_class_that_never_can_fails_with_help() {
         "{}",
         stdout(&run)
     );
-    let err = stderr(&run);
+    let err = message(&run);
     assert!(
         err.contains("`esp32c3` can never take release `model-3.0`") && err.contains("help:"),
         "{err}"

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::{fleetgate, path_str, scratch, status, stderr, stdout};
+use crate::{fleetgate, message, path_str, scratch, status, stderr, stdout};
 
 const TINY: &str = "tests/data/tiny";
 const BIN: &str = env!("CARGO_BIN_EXE_fleetgate");
@@ -88,20 +88,20 @@ fn merge_refuses_parts_of_different_runs_and_missing_shards() {
     let run = fleetgate(&["merge", &p0, &p1]);
     assert_eq!(status(&run), 2);
     assert!(
-        stderr(&run).contains("different run") && stderr(&run).contains("seeds"),
+        message(&run).contains("different run") && message(&run).contains("seeds"),
         "{}",
         stderr(&run)
     );
     let run = fleetgate(&["merge", &p0]);
     assert_eq!(status(&run), 2);
     assert!(
-        stderr(&run).contains("shard 1/2 is missing"),
+        message(&run).contains("shard 1/2 is missing"),
         "{}",
         stderr(&run)
     );
     let run = fleetgate(&["merge", &p0, &p0]);
     assert_eq!(status(&run), 2);
-    assert!(stderr(&run).contains("given twice"), "{}", stderr(&run));
+    assert!(message(&run).contains("given twice"), "{}", stderr(&run));
     let run = fleetgate(&["merge", TINY]);
     assert_eq!(status(&run), 2);
 }

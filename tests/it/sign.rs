@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{fleetgate, path_str, scratch, status, stderr, stdout};
+use crate::{flat, fleetgate, message, path_str, scratch, status, stderr, stdout};
 
 /// A key pair `DIR/NAME.key`, `DIR/NAME.pub`.
 fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -41,23 +41,6 @@ fn verify(file: &Path, key: &Path, extra: &[&str]) -> (i32, String, String) {
     (status(&run), stdout(&run), flat(&stderr(&run)))
 }
 
-/// A rendered error with miette's line wrapping undone (`×` message, `help:` on a line of its own).
-fn flat(err: &str) -> String {
-    let mut out = String::new();
-    for line in err.lines() {
-        let line = line.trim_start().trim_start_matches('│').trim();
-        if line.starts_with("help:") || out.is_empty() {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-        } else {
-            out.push(' ');
-        }
-        out.push_str(line);
-    }
-    out
-}
-
 /// An error as `main` renders it: one `×` line, lowercase, no final period, and a `help`.
 fn assert_error_style(err: &str) {
     let first = err.lines().next().unwrap_or_default();
@@ -84,7 +67,7 @@ fn keygen_writes_a_private_and_a_public_key_file() {
     assert_eq!(id.len(), 16);
     assert!(stdout(&run).contains(id), "{}", stdout(&run));
     assert_eq!(private_lines[2].len(), 64);
-    assert!(!stdout(&run).contains(private_lines[2]) && !stderr(&run).contains(private_lines[2]));
+    assert!(!stdout(&run).contains(private_lines[2]) && !message(&run).contains(private_lines[2]));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -106,7 +89,7 @@ fn keygen_never_overwrites() {
     let before = std::fs::read(dir.join("k.key")).unwrap();
     let run = fleetgate(&["keygen", "--out", path_str(&dir.join("k"))]);
     assert_eq!(status(&run), 2);
-    assert!(stderr(&run).contains("already exists"), "{}", stderr(&run));
+    assert!(message(&run).contains("already exists"), "{}", stderr(&run));
     assert_error_style(&stderr(&run));
     assert_eq!(std::fs::read(dir.join("k.key")).unwrap(), before);
     // Only the public half there: still refused, and no private key is left behind.
@@ -304,7 +287,7 @@ fn build_sign_needs_a_serial_and_a_private_key() {
         path_str(&key),
     ]);
     assert_eq!(status(&run), 2);
-    assert!(stderr(&run).contains("--serial"), "{}", stderr(&run));
+    assert!(message(&run).contains("--serial"), "{}", stderr(&run));
     let run = fleetgate(&[
         "build",
         "policies/smart-meter",

@@ -1,6 +1,6 @@
 //! `fleetgate simulate`: exit statuses, reports, and results that do not depend on threads.
 
-use crate::{fleetgate, path_str, scratch, status, stderr, stdout};
+use crate::{fleetgate, message, path_str, scratch, status, stderr, stdout};
 
 const TINY: &str = "tests/data/tiny";
 
@@ -113,5 +113,5 @@ fn bad_input_exits_2_with_its_location() {
     );
     let run = fleetgate(&["simulate", TINY, "--scenario", "nope"]);
     assert_eq!(status(&run), 2);
-    assert!(stderr(&run).contains("no scenario `nope`"));
+    assert!(message(&run).contains("no scenario `nope`"));
 }
