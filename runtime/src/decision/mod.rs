@@ -71,40 +71,44 @@ impl<'a> RailDecision<'a> {
 
 /// `deny` if a deny clause is true or any rail clause is erroneous; else `defer` for the longest true
 /// defer clause; else `allow`.
+#[inline]
 pub fn rails<'a>(policy: &Policy, bits: &'a ClauseBits) -> RailDecision<'a> {
     // Every realistic rail set fits in one word of clause bits: decide from that word alone.
     if let Some(rw) = policy.rails_word() {
         let (truth, error) = bits.words();
-        let end = rw.word * 64 + 64 - rw.all.leading_zeros() as usize;
         // Bits that do not cover the rails are handled (as a deny) by the general path.
-        if let (true, Some(&t), Some(&e)) =
-            (end <= bits.len(), truth.get(rw.word), error.get(rw.word))
-        {
+        if let (true, Some(&t), Some(&e)) = (
+            rw.range.end <= bits.len(),
+            truth.get(rw.word),
+            error.get(rw.word),
+        ) {
             let (t, e) = (t & rw.all, e & rw.all);
+            let deferred = t & rw.defer;
             let verdict = if e != 0 || t & rw.deny != 0 {
                 RailVerdict::Deny
+            } else if deferred == 0 {
+                RailVerdict::Allow
             } else {
-                let mut d = t & rw.defer;
-                let mut longest = 0u32;
-                while d != 0 {
-                    let bit = d.trailing_zeros() as usize;
-                    longest = longest.max(rw.secs.get(bit).copied().unwrap_or(u32::MAX));
-                    d &= d - 1;
-                }
-                if t & rw.defer == 0 {
-                    RailVerdict::Allow
-                } else {
-                    RailVerdict::Defer { secs: longest }
-                }
+                // Without a branch per clause: which clauses fire is data, the levels are few.
+                let secs = rw.levels.iter().fold(0, |longest, &(mask, secs)| {
+                    longest.max(if deferred & mask != 0 { secs } else { 0 })
+                });
+                RailVerdict::Defer { secs }
             };
-            let start = rw.word * 64 + rw.all.trailing_zeros() as usize;
             return RailDecision {
                 verdict,
                 bits,
-                range: start..end,
+                range: rw.range.clone(),
             };
         }
     }
+    rails_in_words(policy, bits)
+}
+
+/// [`rails`] for rails that span words (or bits too short for them): out of line, so that the
+/// one-word path inlines into the caller's loop.
+#[inline(never)]
+fn rails_in_words<'a>(policy: &Policy, bits: &'a ClauseBits) -> RailDecision<'a> {
     let range = clauses_of(policy, FunctionKind::Rails);
     // Word-at-a-time: this runs once per device record, next to the rails themselves.
     let deny = range.end > bits.len()

@@ -64,6 +64,24 @@ fn rails_deny_over_defer_over_allow() {
     assert_eq!(rails(&p, &ClauseBits::new(2)).verdict, RailVerdict::Deny);
 }
 
+/// The one-word path (where the sample's rails are) decides as the general one on every assignment of
+/// the five rail clauses, the two 3600 s defers sharing a level.
+#[test]
+fn rails_one_word_path_equals_the_general_path() {
+    let p = sample_policy();
+    assert!(p.rails_word().is_some(), "the sample's rails fit a word");
+    for n in 0..3u32.pow(5) {
+        let set: Vec<(u16, Cond)> = (0..5u16)
+            .map(|c| (c, [F, T, E][(n / 3u32.pow(u32::from(c)) % 3) as usize]))
+            .collect();
+        let b = bits(&p, &set);
+        let (fast, general) = (rails(&p, &b), rails_in_words(&p, &b));
+        assert_eq!(fast.verdict, general.verdict, "{set:?}");
+        assert_eq!(ids(fast.fired()), ids(general.fired()), "{set:?}");
+        assert_eq!(ids(fast.erroneous()), ids(general.erroneous()), "{set:?}");
+    }
+}
+
 #[test]
 fn rails_end_to_end() {
     let p = sample_policy();

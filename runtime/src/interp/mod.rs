@@ -109,12 +109,17 @@ impl ClauseBits {
         if truth.len() != self.truth.len() || error.len() != self.error.len() {
             return false;
         }
-        // A word at a time: rows are a word or two, where a `memcpy` call costs more than the copy.
-        for (d, s) in self.truth.iter_mut().zip(truth) {
-            *d = *s;
-        }
-        for (d, s) in self.error.iter_mut().zip(error) {
-            *d = *s;
+        // Most rows are one word, where a `memcpy` call (what the loops become) costs more than
+        // the copy.
+        if let ([dt], [st], [de], [se]) = (&mut self.truth[..], truth, &mut self.error[..], error) {
+            (*dt, *de) = (*st, *se);
+        } else {
+            for (d, s) in self.truth.iter_mut().zip(truth) {
+                *d = *s;
+            }
+            for (d, s) in self.error.iter_mut().zip(error) {
+                *d = *s;
+            }
         }
         let tail = self.len % 64;
         if tail != 0 {

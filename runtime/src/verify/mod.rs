@@ -68,12 +68,14 @@ pub struct Policy {
 pub(crate) struct RailsWord {
     /// Which word.
     pub word: usize,
+    /// The rails' clause range.
+    pub range: core::ops::Range<usize>,
     /// The rails' clauses, the deny clauses and the defer clauses among them, as bits of that word.
     pub all: u64,
     pub deny: u64,
     pub defer: u64,
-    /// The deferral of the defer clause at each bit.
-    pub secs: [u32; 64],
+    /// Per distinct deferral: the defer clauses that have it, as bits of the word (at most 64).
+    pub levels: Vec<(u64, u32)>,
 }
 
 /// A function as the interpreter runs it.
@@ -138,20 +140,23 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
             let word = r.start / 64;
             let mut rw = RailsWord {
                 word,
+                range: r.clone(),
                 all: 0,
                 deny: 0,
                 defer: 0,
-                secs: [0; 64],
+                levels: Vec::new(),
             };
             for c in r {
-                let bit = c % 64;
-                rw.all |= 1 << bit;
+                let bit = 1u64 << (c % 64);
+                rw.all |= bit;
                 match artifact.clauses.get(c).map(|x| (x.kind, x.arg)) {
-                    Some((ClauseKind::Deny, _)) => rw.deny |= 1 << bit,
+                    Some((ClauseKind::Deny, _)) => rw.deny |= bit,
                     Some((ClauseKind::Defer, secs)) => {
-                        rw.defer |= 1 << bit;
-                        if let Some(s) = rw.secs.get_mut(bit) {
-                            *s = u32::try_from(secs).unwrap_or(u32::MAX);
+                        rw.defer |= bit;
+                        let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+                        match rw.levels.iter_mut().find(|(_, s)| *s == secs) {
+                            Some((mask, _)) => *mask |= bit,
+                            None => rw.levels.push((bit, secs)),
                         }
                     }
                     _ => {}

@@ -302,6 +302,8 @@ pub struct DeviceCtx<'s, 'p> {
     class: usize,
     region: u8,
     ring: u8,
+    /// Its value of each `per` field (what its reports are counted under).
+    per: Vec<u16>,
 }
 
 impl<'s, 'p> DeviceCtx<'s, 'p> {
@@ -329,6 +331,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             class: 0,
             region: u8::MAX,
             ring: 0,
+            per: vec![0; setup.per_fields.len()],
         }
     }
 
@@ -346,6 +349,9 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             .map_or(u8::MAX, |f| pop.value(f, id as usize) as u8);
         self.base = self.key.base(id);
         self.rng = Stream::at(self.base, dev.draws);
+        for (v, &f) in self.per.iter_mut().zip(&self.setup.per_fields) {
+            *v = u16::try_from(pop.value(f, id as usize)).unwrap_or(u16::MAX);
+        }
     }
 
     /// Ends a visit: the device keeps its place in its stream.
@@ -477,51 +483,52 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         dev.set_field(TRUTH_SHIFT, 4, status as u32);
     }
 
-    fn report(&mut self, id: u32, dev: &mut Dev, status: Status, t: u32, out: &mut ChunkOut) {
+    /// The planner hears, at time `at`, that the device went from `from` to `to`.
+    fn tell(
+        &self,
+        out: &mut ChunkOut,
+        at: u32,
+        from: Option<Status>,
+        to: Option<Status>,
+        exposed: bool,
+    ) {
+        let delta = Delta {
+            tick: at / self.tick,
+            ring: self.ring,
+            from,
+            to,
+            exposed,
+        };
+        out.report(delta, &self.per, &self.setup.per_values);
+    }
+
+    fn report(&mut self, dev: &mut Dev, status: Status, t: u32, out: &mut ChunkOut) {
         self.set_truth(dev, status, out);
         let poll = self.poll() as u32;
         let deliver = self.blocked_until(t).unwrap_or(t);
-        let ring = self.ring;
-        let step = self.tick;
         let reported = dev.reported();
         let in_update = matches!(reported, Status::Updating | Status::Verifying);
         let silent_from = dev.last_heard.saturating_add(2 * poll.max(1));
         let mut from = Some(reported).filter(|s| *s != Status::Idle);
         if in_update && deliver > silent_from {
-            out.deltas.push(Delta {
-                tick: silent_from / step,
-                device: id,
-                ring,
-                from,
-                to: Some(Status::Offline),
-                exposed: false,
-            });
+            self.tell(out, silent_from, from, Some(Status::Offline), false);
             from = Some(Status::Offline);
         }
         let exposed = status == Status::Verifying && !dev.has(REPORTED_EXPOSED);
         if exposed {
             dev.bits |= REPORTED_EXPOSED;
         }
-        out.deltas.push(Delta {
-            tick: deliver / step,
-            device: id,
-            ring,
-            from,
-            to: Some(status),
-            exposed,
-        });
+        self.tell(out, deliver, from, Some(status), exposed);
         dev.set_reported(status);
         dev.last_heard = deliver;
     }
 
-    fn brick(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
+    fn brick(&mut self, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
         dev.bits = (dev.bits | BRICKED) & !OUTCOME_DUE;
         self.set_truth(dev, Status::Bricked, out);
         dev.wake = NONE;
         // Silent from now on: the planner first sees it offline, then counts it bricked.
         let poll = self.poll() as u32;
-        let ring = self.ring;
-        let step = self.tick;
         let from = Some(dev.reported()).filter(|s| *s != Status::Idle);
         let offline_at = dev.last_heard.max(t).saturating_add(2 * poll.max(1));
         let bricked_at = dev
@@ -529,22 +536,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             .max(t)
             .saturating_add(BRICK_SILENCE)
             .max(offline_at);
-        out.deltas.push(Delta {
-            tick: offline_at / step,
-            device: id,
-            ring,
-            from,
-            to: Some(Status::Offline),
-            exposed: false,
-        });
-        out.deltas.push(Delta {
-            tick: bricked_at / step,
-            device: id,
-            ring,
-            from: Some(Status::Offline),
-            to: Some(Status::Bricked),
-            exposed: false,
-        });
+        self.tell(out, offline_at, from, Some(Status::Offline), false);
+        self.tell(
+            out,
+            bricked_at,
+            Some(Status::Offline),
+            Some(Status::Bricked),
+            false,
+        );
         dev.set_reported(Status::Bricked);
     }
 
@@ -647,7 +646,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                         dev.wake = t;
                     }
                 }
-                Action::Report { status, .. } => self.report(id, dev, Status::of(status), t, out),
+                Action::Report { status, .. } => self.report(dev, Status::of(status), t, out),
             }
         }
     }
@@ -741,7 +740,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     Outcome::PowerLoss => {
                         let f = self.failure(dev);
                         if self.rng.chance(f.brick_given_power_loss) {
-                            self.brick(id, dev, t, out);
+                            self.brick(dev, t, out);
                             return;
                         }
                         let class = self.setup.fleet.classes[self.class].profile;

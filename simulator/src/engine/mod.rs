@@ -51,8 +51,10 @@ use net::Partitions;
 
 /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of at
 /// least `MIN_CHUNK` devices (a few chunks per thread, for balance).
-const SERIAL: usize = 256;
+const SERIAL: usize = 1024;
 const MIN_CHUNK: usize = 128;
+/// Buckets longer than this are sorted in parallel.
+const PAR_SORT: usize = 1 << 15;
 /// How many devices ahead a chunk prefetches.
 const PREFETCH: usize = 4;
 /// The planner's view counts a silent device as bricked after this long.
@@ -91,6 +93,11 @@ pub struct Setup<'a> {
     pub(crate) ring_value_sizes: Vec<Vec<Vec<(u64, u64)>>>,
     /// Per `per` field: how many values it can take.
     pub(crate) per_values: Vec<usize>,
+    /// Per device, `1 + per_fields.len()` entries: its ring, then its value of each `per` field
+    /// (`u16::MAX` for a value that does not fit, which no tally counts). The planner's side of a
+    /// tick reads these for every offer and report: a few bytes per device stay in cache where the
+    /// device's row would not.
+    tags: Vec<u16>,
     /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of
     /// at least `min_chunk` devices. Results never depend on these (tests lower them to force chunks).
     pub serial_limit: usize,
@@ -188,6 +195,15 @@ impl<'a> Setup<'a> {
                     .collect()
             })
             .collect();
+        let stride = 1 + per_fields.len();
+        let mut tags = Vec::with_capacity(pop.n * stride);
+        for d in 0..pop.n {
+            tags.push(u16::from(pop.ring(d)));
+            for &f in &per_fields {
+                let v = device::column_value(pop, f, d);
+                tags.push(u16::try_from(v).unwrap_or(u16::MAX));
+            }
+        }
         let per_values = per_fields
             .iter()
             .map(|&f| match &schema.fields[f].ty {
@@ -216,8 +232,24 @@ impl<'a> Setup<'a> {
             per_fields,
             ring_value_sizes,
             per_values,
+            tags,
             serial_limit: SERIAL,
             min_chunk: MIN_CHUNK,
+        }
+    }
+}
+
+impl Setup<'_> {
+    /// Device `d`'s ring and its value of each `per` field (see `tags`).
+    #[inline]
+    fn tag(&self, d: u32) -> (usize, &[u16]) {
+        let stride = 1 + self.per_fields.len();
+        match self
+            .tags
+            .get(d as usize * stride..(d as usize + 1) * stride)
+        {
+            Some([ring, values @ ..]) => (usize::from(*ring), values),
+            _ => (usize::MAX, &[]),
         }
     }
 }
@@ -230,19 +262,60 @@ struct Tally {
     exposed: i64,
 }
 
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += o;
+        }
+        self.offered += other.offered;
+        self.exposed += other.exposed;
+    }
+
+    /// One device's report: it leaves `from` for `to`.
+    fn report(&mut self, d: &Delta) {
+        if let Some(s) = d.from {
+            self.counts[s as usize] -= 1;
+        }
+        if let Some(s) = d.to {
+            self.counts[s as usize] += 1;
+        }
+        self.exposed += i64::from(d.exposed);
+    }
+}
+
 /// The planner's view of one ring: overall, and per value of each `per` field.
 #[derive(Clone, Debug, Default)]
-struct View {
+pub(crate) struct View {
     all: Tally,
     /// [per field][value].
     per: Vec<Vec<Tally>>,
 }
 
-/// A change of the planner's view, to apply at a tick.
+impl View {
+    fn new(per_values: &[usize]) -> View {
+        View {
+            all: Tally::default(),
+            per: per_values
+                .iter()
+                .map(|&n| vec![Tally::default(); n])
+                .collect(),
+        }
+    }
+
+    fn add(&mut self, other: &View) {
+        self.all.add(&other.all);
+        for (mine, theirs) in self.per.iter_mut().zip(&other.per) {
+            for (t, o) in mine.iter_mut().zip(theirs) {
+                t.add(o);
+            }
+        }
+    }
+}
+
+/// One device's report to the planner: its status changes from `from` to `to`, seen at tick `tick`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Delta {
     pub tick: u32,
-    pub device: u32,
     pub ring: u8,
     pub from: Option<Status>,
     pub to: Option<Status>,
@@ -252,7 +325,10 @@ pub(crate) struct Delta {
 /// What a chunk of devices produced in one tick.
 #[derive(Default)]
 pub(crate) struct ChunkOut {
-    pub deltas: Vec<Delta>,
+    /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
+    /// planner's side of a tick adds a few sums instead of visiting every report (and every
+    /// reporting device's `per` values, far apart in memory).
+    pub views: BTreeMap<(u32, u8), View>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
@@ -261,6 +337,22 @@ pub(crate) struct ChunkOut {
     /// (updating or verifying).
     pub truth: Vec<(u8, i32, i32, i32)>,
     pub events: u64,
+}
+
+impl ChunkOut {
+    /// Adds a report of the device whose value of each `per` field is `per`.
+    pub(crate) fn report(&mut self, d: Delta, per: &[u16], per_values: &[usize]) {
+        let view = self
+            .views
+            .entry((d.tick, d.ring))
+            .or_insert_with(|| View::new(per_values));
+        view.all.report(&d);
+        for (tallies, &v) in view.per.iter_mut().zip(per) {
+            if let Some(t) = tallies.get_mut(usize::from(v)) {
+                t.report(&d);
+            }
+        }
+    }
 }
 
 fn counts_of(t: &Tally, size: u64, soak: i64) -> RingCounts {
@@ -292,7 +384,8 @@ struct World<'s, 'a> {
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
     step: u32,
-    pending: BTreeMap<u32, Vec<Delta>>,
+    /// Reports on their way: per tick due, per ring, summed.
+    pending: BTreeMap<u32, Vec<(u8, View)>>,
     /// Devices waiting for their first offer, in order of check-in time (then id).
     queue: std::collections::VecDeque<(u32, u32)>,
     true_done: Vec<i64>,
@@ -353,11 +446,11 @@ impl World<'_, '_> {
             for (when, d) in out.next {
                 self.file(when, d, tick);
             }
-            for delta in out.deltas {
+            for ((due, ring), view) in out.views {
                 self.pending
-                    .entry(delta.tick.max(tick))
+                    .entry(due.max(tick))
                     .or_default()
-                    .push(delta);
+                    .push((ring, view));
             }
             for (ring, done, exposed, progress) in out.truth {
                 self.true_done[usize::from(ring)] += i64::from(done);
@@ -403,17 +496,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         last_progress: 0,
         events: 0,
     };
-    let mut views: Vec<View> = vec![
-        View {
-            all: Tally::default(),
-            per: setup
-                .per_values
-                .iter()
-                .map(|&n| vec![Tally::default(); n])
-                .collect()
-        };
-        n_rings
-    ];
+    let mut views: Vec<View> = vec![View::new(&setup.per_values); n_rings];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
     let mut offer_times: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
     let mut aborted: Option<(usize, u32, String)> = None;
@@ -429,15 +512,26 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let start_ring = |w: &mut World<'_, '_>, r: usize, t: u32, tick: u32| {
         // A ring starting is progress: its devices are about to check in.
         w.last_progress = tick;
-        for &d in &setup.pop.ring_devices[r] {
-            let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
-            let dev = &mut w.devs[d as usize];
-            dev.schedule_checkin(&key, d, poll, t);
-            let when = dev.next_time();
-            // The first ring starts at tick 0 and files its devices from tick 0 on.
-            let k = (when / step).min(n_ticks);
-            let k = if t == 0 { k } else { k.max(tick + 1) };
-            w.buckets[k as usize].push(d);
+        // Each device draws its first check-in from its own stream: in parallel, filed in order.
+        let schedule = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
+            let mut out = ChunkOut::default();
+            for &d in ids {
+                let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
+                let dev = &mut devs[d as usize - base];
+                dev.schedule_checkin(&key, d, poll, t);
+                out.next.push((dev.next_time(), d));
+            }
+            out
+        };
+        let ids = &setup.pop.ring_devices[r];
+        let chunk = (ids.len() / (4 * rayon::current_num_threads())).max(setup.min_chunk.max(1));
+        for out in par_chunks(ids, chunk, &mut w.devs, &schedule) {
+            for (when, d) in out.next {
+                // The first ring starts at tick 0 and files its devices from tick 0 on.
+                let k = (when / step).min(n_ticks);
+                let k = if t == 0 { k } else { k.max(tick + 1) };
+                w.buckets[k as usize].push(d);
+            }
         }
     };
     if n_rings > 0 {
@@ -453,7 +547,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
         // 1. Devices with events in [t0, t1): advance them.
         let mut bucket = std::mem::take(&mut w.buckets[tick as usize]);
-        bucket.sort_unstable();
+        if bucket.len() > PAR_SORT {
+            bucket.par_sort_unstable();
+        } else {
+            bucket.sort_unstable();
+        }
         bucket.dedup();
         w.run(&bucket, tick, aborted.is_some(), &|ctx, id, dev, out| {
             ctx.advance(id, dev, t1, out)
@@ -480,12 +578,13 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 offer_times.push_back(t1.max(t));
                 in_flight += 1;
                 granted.push(d);
-                let ring = usize::from(pop.ring(d as usize));
-                views[ring].all.offered += 1;
-                for (i, &f) in setup.per_fields.iter().enumerate() {
-                    let v = device::column_value(pop, f, d as usize) as usize;
-                    if let Some(t) = views[ring].per[i].get_mut(v) {
-                        t.offered += 1;
+                let (ring, values) = setup.tag(d);
+                if let Some(view) = views.get_mut(ring) {
+                    view.all.offered += 1;
+                    for (per, &v) in view.per.iter_mut().zip(values) {
+                        if let Some(t) = per.get_mut(usize::from(v)) {
+                            t.offered += 1;
+                        }
                     }
                 }
             }
@@ -503,23 +602,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             if *entry.key() > tick {
                 break;
             }
-            for d in entry.remove() {
-                let view = &mut views[usize::from(d.ring)];
-                let apply = |t: &mut Tally| {
-                    if let Some(s) = d.from {
-                        t.counts[s as usize] -= 1;
-                    }
-                    if let Some(s) = d.to {
-                        t.counts[s as usize] += 1;
-                    }
-                    t.exposed += i64::from(d.exposed);
-                };
-                apply(&mut view.all);
-                for (i, &f) in setup.per_fields.iter().enumerate() {
-                    let v = device::column_value(pop, f, d.device as usize) as usize;
-                    if let Some(t) = view.per[i].get_mut(v) {
-                        apply(t);
-                    }
+            for (ring, delta) in entry.remove() {
+                if let Some(view) = views.get_mut(usize::from(ring)) {
+                    view.add(&delta);
                 }
             }
         }
