@@ -21,7 +21,9 @@ pub fn fleetgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fleetgate"))
         .args(args)
         .env("NO_COLOR", "1")
-        .env("COLUMNS", "100")
+        // Wide enough that no message wraps: tests read messages, not their layout, and the paths
+        // in them are as long as the checkout's (miette breaks long words anywhere).
+        .env("COLUMNS", "10000")
         .output()
         .expect("the fleetgate binary runs")
 }
@@ -41,8 +43,8 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
-/// Stderr with miette's line wrapping undone, for asserting on a message whatever the width
-/// of the paths in it.
+/// Stderr as [`flat`] text: a message's lines (a long label, a source snippet) joined, so that
+/// assertions look for words, not for where miette put them.
 pub fn message(output: &Output) -> String {
     flat(&stderr(output))
 }
