@@ -41,7 +41,8 @@ pub fn render(d: &Diagnostic, sources: &Sources, handler: &GraphicalReportHandle
     out
 }
 
-fn terminal_width() -> usize {
+/// The width messages wrap at: `COLUMNS`, else 100.
+pub fn terminal_width() -> usize {
     std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())

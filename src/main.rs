@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let handler = diag::handler(diag::colour(), 100);
+            let handler = diag::handler(diag::colour(), diag::terminal_width());
             let mut out = String::new();
             if handler.render_report(&mut out, &e).is_err() {
                 out = format!("error: {}\n", e.message);
