@@ -16,10 +16,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fleetgate_compiler::engine::{EngineKind, Engines, Input};
+use fleetgate_compiler::layout::DeviceRecord;
 use fleetgate_compiler::sample::{Rng, Sampler};
 use fleetgate_runtime::artifact::FunctionKind;
 use fleetgate_runtime::native::NativePolicy;
-use fleetgate_runtime::{ClauseBits, Record, decision, interp};
+use fleetgate_runtime::{ClauseBits, Policy, Record, decision, interp};
 
 const RECORDS: usize = 10_000;
 
@@ -41,69 +42,35 @@ fn eval(c: &mut Criterion) {
     group.bench_function("reference", |b| {
         let mut bits = ClauseBits::for_policy(policy);
         b.iter(|| {
-            let mut n = 0u32;
-            for rec in &records {
+            black_box(denials(policy, &records, &mut bits, |rec, bits| {
                 engines
                     .run(
                         EngineKind::Reference,
                         FunctionKind::Rails,
                         Input::Device(rec),
-                        &mut bits,
+                        bits,
                     )
                     .expect("runs");
-                n += matches!(
-                    decision::rails(policy, &bits).verdict,
-                    decision::RailVerdict::Deny
-                ) as u32;
-            }
-            black_box(n)
+            }))
         })
     });
     group.bench_function("interp", |b| {
         let mut bits = ClauseBits::for_policy(policy);
         b.iter(|| {
-            let mut n = 0u32;
-            for rec in &records {
-                interp::run(
-                    policy,
-                    rails,
-                    &Record {
-                        slots: &rec.slots,
-                        missing: &rec.missing,
-                    },
-                    &mut bits,
-                )
-                .expect("runs");
-                n += matches!(
-                    decision::rails(policy, &bits).verdict,
-                    decision::RailVerdict::Deny
-                ) as u32;
-            }
-            black_box(n)
+            black_box(denials(policy, &records, &mut bits, |rec, bits| {
+                interp::run(policy, rails, &record(rec), bits).expect("runs");
+            }))
         })
     });
     let native = NativePolicy::new(policy).expect("native code for this machine");
     group.bench_function("native", |b| {
         let mut bits = ClauseBits::for_policy(policy);
         b.iter(|| {
-            let mut n = 0u32;
-            for rec in &records {
+            black_box(denials(policy, &records, &mut bits, |rec, bits| {
                 native
-                    .run(
-                        FunctionKind::Rails,
-                        &Record {
-                            slots: &rec.slots,
-                            missing: &rec.missing,
-                        },
-                        &mut bits,
-                    )
+                    .run(FunctionKind::Rails, &record(rec), bits)
                     .expect("runs");
-                n += matches!(
-                    decision::rails(policy, &bits).verdict,
-                    decision::RailVerdict::Deny
-                ) as u32;
-            }
-            black_box(n)
+            }))
         })
     });
     // Batches: records laid end to end, one row of clause words per record.
@@ -165,6 +132,32 @@ fn eval(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+fn record(rec: &DeviceRecord) -> Record<'_> {
+    Record {
+        slots: &rec.slots,
+        missing: &rec.missing,
+    }
+}
+
+/// Evaluates the rails of each record one call at a time with `eval`, decides, and counts denials.
+#[inline(always)]
+fn denials(
+    policy: &Policy,
+    records: &[DeviceRecord],
+    bits: &mut ClauseBits,
+    mut eval: impl FnMut(&DeviceRecord, &mut ClauseBits),
+) -> u32 {
+    let mut n = 0u32;
+    for rec in records {
+        eval(rec, bits);
+        n += matches!(
+            decision::rails(policy, bits).verdict,
+            decision::RailVerdict::Deny
+        ) as u32;
+    }
+    n
 }
 
 criterion_group!(benches, eval);

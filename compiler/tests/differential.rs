@@ -104,24 +104,6 @@ fn every_package_test_passes_on_every_engine() {
     for dir in common::example_packages() {
         let loaded = common::load(&dir);
         let engines = Engines::new(&loaded.package, &loaded.compiled);
-        let kinds = engines.available();
-        for r in testing::run_tests(&engines, &kinds) {
-            for e in &r.expects {
-                assert!(
-                    e.disagree.is_empty(),
-                    "{}: engines disagree on test \"{}\": {:?}",
-                    dir.display(),
-                    r.name,
-                    e.actual
-                );
-                assert!(
-                    e.passed,
-                    "{}: test \"{}\" fails: {:?}",
-                    dir.display(),
-                    r.name,
-                    e.actual
-                );
-            }
-        }
+        common::assert_package_tests_pass(&dir, &engines);
     }
 }

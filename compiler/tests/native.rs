@@ -130,29 +130,8 @@ fn reference_interpreter_and_native_agree_on_random_records() {
 fn every_package_test_passes_on_every_engine() {
     for dir in common::example_packages() {
         let loaded = common::load(&dir);
-        let engines = engines(&loaded);
-        let kinds = engines.available();
-        assert_eq!(kinds, ENGINES);
-        let results = testing::run_tests(&engines, &kinds);
-        assert!(!results.is_empty(), "{} has no tests", dir.display());
-        for r in results {
-            for e in &r.expects {
-                assert!(
-                    e.disagree.is_empty(),
-                    "{}: engines disagree on test \"{}\": {:?}",
-                    dir.display(),
-                    r.name,
-                    e.actual
-                );
-                assert!(
-                    e.passed,
-                    "{}: test \"{}\" fails: {:?}",
-                    dir.display(),
-                    r.name,
-                    e.actual
-                );
-            }
-        }
+        let ran = common::assert_package_tests_pass(&dir, &engines(&loaded));
+        assert_eq!(ran, ENGINES);
     }
 }
 

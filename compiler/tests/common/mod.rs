@@ -90,3 +90,34 @@ pub fn count(var: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Runs every `test` of the package in `dir` on each of `engines`' available engines and asserts that
+/// the engines agree and that every expectation holds; returns the engines it ran.
+#[allow(dead_code)]
+pub fn assert_package_tests_pass(
+    dir: &Path,
+    engines: &fleetgate_compiler::engine::Engines,
+) -> Vec<fleetgate_compiler::engine::EngineKind> {
+    let kinds = engines.available();
+    let results = fleetgate_compiler::testing::run_tests(engines, &kinds);
+    assert!(!results.is_empty(), "{} has no tests", dir.display());
+    for r in results {
+        for e in &r.expects {
+            assert!(
+                e.disagree.is_empty(),
+                "{}: engines disagree on test \"{}\": {:?}",
+                dir.display(),
+                r.name,
+                e.actual
+            );
+            assert!(
+                e.passed,
+                "{}: test \"{}\" fails: {:?}",
+                dir.display(),
+                r.name,
+                e.actual
+            );
+        }
+    }
+    kinds
+}

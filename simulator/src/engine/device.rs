@@ -302,8 +302,7 @@ pub struct DeviceCtx<'s, 'p> {
     class: usize,
     region: u8,
     ring: u8,
-    /// Its value of each `per` field (what its reports are counted under).
-    per: Vec<u16>,
+    id: u32,
 }
 
 impl<'s, 'p> DeviceCtx<'s, 'p> {
@@ -331,7 +330,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             class: 0,
             region: u8::MAX,
             ring: 0,
-            per: vec![0; setup.per_fields.len()],
+            id: 0,
         }
     }
 
@@ -347,11 +346,9 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             .fleet
             .region_field
             .map_or(u8::MAX, |f| pop.value(f, id as usize) as u8);
+        self.id = id;
         self.base = self.key.base(id);
         self.rng = Stream::at(self.base, dev.draws);
-        for (v, &f) in self.per.iter_mut().zip(&self.setup.per_fields) {
-            *v = u16::try_from(pop.value(f, id as usize)).unwrap_or(u16::MAX);
-        }
     }
 
     /// Ends a visit: the device keeps its place in its stream.
@@ -499,7 +496,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             to,
             exposed,
         };
-        out.report(delta, &self.per, &self.setup.per_values);
+        out.report(delta, self.setup, self.id);
     }
 
     fn report(&mut self, dev: &mut Dev, status: Status, t: u32, out: &mut ChunkOut) {

@@ -340,15 +340,16 @@ pub(crate) struct ChunkOut {
 }
 
 impl ChunkOut {
-    /// Adds a report of the device whose value of each `per` field is `per`.
-    pub(crate) fn report(&mut self, d: Delta, per: &[u16], per_values: &[usize]) {
+    /// Adds a report of `device` (whose row is in cache: it is the device being visited).
+    pub(crate) fn report(&mut self, d: Delta, setup: &Setup<'_>, device: u32) {
         let view = self
             .views
             .entry((d.tick, d.ring))
-            .or_insert_with(|| View::new(per_values));
+            .or_insert_with(|| View::new(&setup.per_values));
         view.all.report(&d);
-        for (tallies, &v) in view.per.iter_mut().zip(per) {
-            if let Some(t) = tallies.get_mut(usize::from(v)) {
+        for (tallies, &f) in view.per.iter_mut().zip(&setup.per_fields) {
+            let v = device::column_value(setup.pop, f, device as usize) as usize;
+            if let Some(t) = tallies.get_mut(v) {
                 t.report(&d);
             }
         }
