@@ -81,8 +81,11 @@ struct Emitter<'a> {
     depth: usize,
     max_depth: usize,
     /// How many times each node is reached when the DAG is walked as a tree (a shared node's own
-    /// children counted once): two or more makes it worth a local.
+    /// children counted once).
     uses: Vec<u32>,
+    /// `uses` not yet reached while emitting (saturating: a node emitted again in full, because
+    /// its earlier use was in skippable code, reaches its children again).
+    left: Vec<u32>,
     /// Locals holding a node's value, per scope (the function, then each rule block); a local is
     /// entered only where it is written on every path.
     scopes: Vec<HashMap<NodeId, u8>>,
@@ -101,6 +104,7 @@ pub fn function(f: &ir::Function, consts: &mut Consts) -> Result<Function, EmitE
         depth: 0,
         max_depth: 0,
         uses: vec![0; f.graph.nodes.len()],
+        left: Vec::new(),
         scopes: vec![HashMap::new()],
         n_locals: 0,
         conditional: 0,
@@ -114,6 +118,7 @@ pub fn function(f: &ir::Function, consts: &mut Consts) -> Result<Function, EmitE
             e.count(c);
         }
     }
+    e.left = e.uses.clone();
     for block in &f.blocks {
         e.block(block)?;
     }
@@ -223,17 +228,18 @@ impl Emitter<'_> {
     }
 
     fn expr(&mut self, n: NodeId) -> Result<(), EmitError> {
+        // Whether the node is reached again after this (a local for it would be read).
+        let later = self.left.get_mut(n.index()).is_some_and(|left| {
+            *left = left.saturating_sub(1);
+            *left > 0
+        });
         if let Some(l) = self.local_of(n) {
             return self.op(Op::LocalGet(l));
         }
         let node = self.graph.node(n).clone();
         let shareable = !matches!(node, Node::Const(_) | Node::Load(_) | Node::Known(_));
         self.node(&node)?;
-        if shareable
-            && self.uses[n.index()] >= 2
-            && self.conditional == 0
-            && self.n_locals < MAX_LOCALS
-        {
+        if shareable && later && self.conditional == 0 && self.n_locals < MAX_LOCALS {
             let l = self.n_locals as u8;
             self.n_locals += 1;
             self.op(Op::LocalTee(l))?;

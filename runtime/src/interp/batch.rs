@@ -855,6 +855,22 @@ impl<const S: usize, const L: usize, const B: usize> State<S, L, B> {
                     let (te, top) = (self.err(i), self.truth_of(i));
                     emit!(clause, cond & !te & top & act, cond & te & act);
                 }
+                Inst::AndCmpSKEmit(c, s, k, clause) => {
+                    let i = at!(1);
+                    let cond = slot_cmp(c, s, konst(k)?);
+                    let (te, top) = (self.err(i), self.truth_of(i));
+                    emit!(clause, cond & !te & top & act, cond & te & act);
+                    sp = sp.wrapping_sub(1);
+                }
+                Inst::AndNotEmit(c) => {
+                    let (ia, ib) = (at!(2), at!(1));
+                    let (ea, eb) = (self.err(ia), self.err(ib));
+                    // `a and not b`, Kleene (see `And`).
+                    let definitely_false = (!ea & !self.truth_of(ia)) | (!eb & self.truth_of(ib));
+                    let e = !definitely_false & (ea | eb);
+                    emit!(c, !definitely_false & !e & act, e & act);
+                    sp = sp.wrapping_sub(2);
+                }
                 Inst::AndNotSEmit(s, clause) => {
                     let i = at!(1);
                     let cond = slot_cmp(Cmp::Eq, s, 0);

@@ -16,6 +16,9 @@
 //!   definite false (`scope and cond`) for a clause emitted nowhere else — which is what the clause
 //!   reads when it is not emitted at all — with no visible local write (as above), no jump out, and
 //!   the tested value left in place.
+//!
+//! Once a rule scope's jump is gone, its last clause drops the scope's copy: `Dup; E; And; Emit c;
+//! Pop` runs as `E; And; Emit c` (see [`drop_last_scope_copies`]).
 
 use crate::op::{Op, Rel};
 use alloc::vec;
@@ -142,6 +145,11 @@ macro_rules! insts {
             ScopedCmpEmit(Cmp, u16, u16, u16),
             /// `Load s; Not; And; Emit c`: emit `top and not slot[s]` as clause `c`, popping the top.
             AndNotSEmit(u16, u16),
+            /// `Load s; Const k; <cmp>; And; Emit c`: emit `top and slot[s] cmp consts[k]` as clause
+            /// `c`, popping the top (the second operand of an `and`).
+            AndCmpSKEmit(Cmp, u16, u16, u16),
+            /// `Not; And; Emit c`: emit `below and not top` as clause `c`, popping both.
+            AndNotEmit(u16),
         }
 
         impl Inst {
@@ -160,16 +168,7 @@ crate::op::op_table!(insts);
 /// drops the same jumps (their selects would cost more than the code they skip).
 pub(crate) fn droppable_jumps(code: &[Op]) -> Vec<bool> {
     let n = code.len();
-    // Depth before each instruction. Every op falls through, so one pass along the fall-through
-    // path gives every depth (the verifier proved the jump paths agree).
-    let mut depth = vec![0usize; n + 1];
-    for (i, op) in code.iter().enumerate() {
-        let e = op.stack_effect();
-        let d = depth.get(i).copied().unwrap_or(0);
-        if let Some(next) = depth.get_mut(i + 1) {
-            *next = (d + usize::from(e.pushes)).saturating_sub(usize::from(e.pops));
-        }
-    }
+    let depth = depths(code);
     // Locals written on every path to each instruction (as the verifier computes it). A local write
     // in skipped code is unobservable after the jump's target `t` when the local is not written on
     // some path to `t`: every read after `t` then needs a write after `t` on every path (the
@@ -252,6 +251,72 @@ pub(crate) fn droppable_jumps(code: &[Op]) -> Vec<bool> {
         }
     }
     drop
+}
+
+/// The stack depth before each instruction (and at the end). Every op falls through, so one pass
+/// along the fall-through path gives every depth (the verifier proved the jump paths agree).
+fn depths(code: &[Op]) -> Vec<usize> {
+    let mut depth = vec![0usize; code.len() + 1];
+    for (i, op) in code.iter().enumerate() {
+        let e = op.stack_effect();
+        let d = depth.get(i).copied().unwrap_or(0);
+        if let Some(next) = depth.get_mut(i + 1) {
+            *next = (d + usize::from(e.pushes)).saturating_sub(usize::from(e.pops));
+        }
+    }
+    depth
+}
+
+/// A rule scope's last clause, `Dup; E; And; Emit c; Pop` with the scope's jump dropped, is
+/// `E; And; Emit c`: the copy the `Dup` makes is what the `Pop` removes. Marks such `Dup`/`Pop`
+/// pairs in `drop` (which holds the dropped jumps), where `E` pushes one value without reaching
+/// below it and no jump that stays lands in the pair's span or leaves `E`.
+fn drop_last_scope_copies(code: &[Op], drop: &mut [bool]) {
+    let depth = depths(code);
+    let kept_jump = |i: usize| {
+        let op = code.get(i).copied()?;
+        let d = op.branch()?;
+        (!drop.get(i).copied().unwrap_or(true)).then_some(i + 1 + usize::from(d))
+    };
+    let mut pairs = Vec::new();
+    for p in 3..code.len() {
+        let (Some(Op::Pop), Some(Op::Emit(_)), Some(Op::And)) = (
+            code.get(p).copied(),
+            code.get(p - 1).copied(),
+            code.get(p - 2).copied(),
+        ) else {
+            continue;
+        };
+        // The `Dup` is where the depth last equalled the depth after the `Emit`, just before `E`.
+        let at_pop = depth.get(p).copied().unwrap_or(0);
+        let Some(j) = (0..p - 2)
+            .rev()
+            .find(|&i| depth.get(i).copied() == Some(at_pop))
+        else {
+            continue;
+        };
+        let balanced = code.get(j) == Some(&Op::Dup)
+            && (j + 1..p - 2).all(|i| {
+                let low = depth.get(i).copied().unwrap_or(0);
+                let pops = code.get(i).map_or(0, |op| consumed(*op));
+                low >= at_pop + 1 + pops
+            });
+        let undisturbed = (0..code.len()).all(|i| match kept_jump(i) {
+            None => true,
+            Some(t) if (j + 1..p - 2).contains(&i) => t <= p - 2,
+            Some(t) => t < j || t > p,
+        });
+        if balanced && undisturbed {
+            pairs.push((j, p));
+        }
+    }
+    for (j, p) in pairs {
+        for i in [j, p] {
+            if let Some(slot) = drop.get_mut(i) {
+                *slot = true;
+            }
+        }
+    }
 }
 
 /// Stack entries an op consumes: its pops, except that `Dup` and the conditional jumps put back what
@@ -387,7 +452,8 @@ fn scope_is_unobservable(
 /// Fuses `code` (verified, jumps counted in instructions) into instructions, re-counting jumps.
 pub(crate) fn fuse(code: &[Op]) -> Vec<Inst> {
     let n = code.len();
-    let drop = droppable_jumps(code);
+    let mut drop = droppable_jumps(code);
+    drop_last_scope_copies(code, &mut drop);
     // The ops that stay, with their original index; `kept_at[i]` is where original op `i` lands
     // among them (a dropped jump lands on the next op that stays; `n` is the end).
     let mut kept: Vec<(usize, Op)> = Vec::with_capacity(n);
@@ -465,6 +531,9 @@ fn group(window: &[Op]) -> Option<(Inst, usize)> {
         [Dup, Load(s), Const(k), _, And, Emit(c), ..] if cmp(3).is_some() => {
             (Inst::ScopedCmpEmit(cmp(3)?, s, k, c), 6)
         }
+        [Load(s), Const(k), _, And, Emit(c), ..] if cmp(2).is_some() => {
+            (Inst::AndCmpSKEmit(cmp(2)?, s, k, c), 5)
+        }
         [Load(s), Const(k), _, Emit(c), ..] if cmp(2).is_some() => {
             (Inst::CmpSKEmit(cmp(2)?, s, k, c), 4)
         }
@@ -478,6 +547,7 @@ fn group(window: &[Op]) -> Option<(Inst, usize)> {
         // `x ?? k`: the jump skips exactly the `Const`.
         [LoadOr(s, 1), Const(k), ..] => (Inst::LoadOrK(s, k), 2),
         [Const(k), _, ..] if cmp(1).is_some() => (Inst::CmpK(cmp(1)?, k), 2),
+        [Not, And, Emit(c), ..] => (Inst::AndNotEmit(c), 3),
         [And, Emit(c), ..] => (Inst::AndEmit(c), 2),
         _ => return None,
     })

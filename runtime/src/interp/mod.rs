@@ -672,12 +672,16 @@ pub(crate) fn exec<const S: usize, const L: usize>(
                 let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
                 out.set_bits(clause, c.eval(a, b), false);
             }
-            Inst::ScopedCmpEmit(c, s, k, clause) => {
+            Inst::ScopedCmpEmit(c, s, k, clause) | Inst::AndCmpSKEmit(c, s, k, clause) => {
                 let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
                 let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
                 // `top and cond` with `cond` never erroneous: false wins, else the top decides.
                 let cond = c.eval(a, b);
                 out.set_bits(clause, cond && !te && tv != 0, cond && te);
+                // A scope stays for its next clause; the first operand of an `and` is used up.
+                if let Inst::AndCmpSKEmit(..) = inst {
+                    (tv, te) = pop_below!();
+                }
             }
             Inst::AndNotSEmit(s, clause) => {
                 let cond = *slots.get(usize::from(s)).ok_or(corrupt)? == 0;
@@ -772,7 +776,10 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             }
 
             Inst::Not => set_top!(u64::from(tv == 0), te),
-            Inst::And | Inst::AndEmit(_) => {
+            Inst::And | Inst::AndEmit(_) | Inst::AndNotEmit(_) => {
+                if let Inst::AndNotEmit(_) = inst {
+                    set_top!(u64::from(tv == 0), te);
+                }
                 let (a, ea) = pop_below!();
                 // Kleene: a definite false wins over an error.
                 let definitely_false = (!ea && a == 0) || (!te && tv == 0);
@@ -780,7 +787,7 @@ pub(crate) fn exec<const S: usize, const L: usize>(
                     u64::from(!definitely_false),
                     !definitely_false && (ea || te)
                 );
-                if let Inst::AndEmit(c) = inst {
+                if let Inst::AndEmit(c) | Inst::AndNotEmit(c) = inst {
                     out.set_bits(c, tv != 0, te);
                     (tv, te) = pop_below!();
                 }

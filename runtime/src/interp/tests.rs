@@ -841,6 +841,79 @@ fn dropped_short_circuits_keep_kleene_results() {
     }
 }
 
+#[test]
+fn fused_ands_keep_kleene_results() {
+    use crate::interp::fuse::Inst;
+    use Cond::{Error as Er, False as Fa, True as Tr};
+    let vals = [(T, Tr), (F, Fa), (E, Er)];
+    let and = |a, b| match (a, b) {
+        (Fa, _) | (_, Fa) => Fa,
+        (Tr, Tr) => Tr,
+        _ => Er,
+    };
+    let not = |c| match c {
+        Tr => Fa,
+        Fa => Tr,
+        Er => Er,
+    };
+    let fields = [(SlotType::Int, false)];
+    for (a, ca) in vals {
+        for (b, cb) in vals {
+            // `a and not b`: `Not; And; Emit` is one instruction.
+            let mut consts = vec![1, 0];
+            let mut asm = Asm::new();
+            push_inputs(&mut asm, &mut consts, &[a, b]);
+            asm.ops(&[Op::Not, Op::And, Op::Emit(0)]);
+            let policy = verify(&mini(&[], consts, &asm, 1).encode()).unwrap();
+            let prep = policy.prepared(FnId(0)).unwrap();
+            assert!(
+                prep.insts.contains(&Inst::AndNotEmit(0)),
+                "{:?}",
+                prep.insts
+            );
+            assert_eq!(
+                run_code(&asm, &policy.artifact().consts, 1).0,
+                and(ca, not(cb)),
+                "{ca:?} and not {cb:?}"
+            );
+            batch_agrees(&policy, FnId(0), &[(vec![0, 0], vec![0])], 0);
+        }
+        // `a and slot0 == 9`: `Load; Const; Eq; And; Emit` is one instruction.
+        for slot0 in [9, 5] {
+            let mut consts = vec![1, 0, 9];
+            let mut asm = Asm::new();
+            push_inputs(&mut asm, &mut consts, &[a]);
+            asm.ops(&[Op::Load(0), Op::Const(2), Op::Eq, Op::And, Op::Emit(0)]);
+            let policy = verify(&mini(&fields, consts, &asm, 1).encode()).unwrap();
+            let prep = policy.prepared(FnId(0)).unwrap();
+            assert!(
+                matches!(prep.insts.last(), Some(Inst::AndCmpSKEmit(_, 0, 2, 0))),
+                "{:?}",
+                prep.insts
+            );
+            let record = (vec![slot0, 0, 0], vec![0]);
+            let mut bits = ClauseBits::for_policy(&policy);
+            run(
+                &policy,
+                FnId(0),
+                &Record {
+                    slots: &record.0,
+                    missing: &record.1,
+                },
+                &mut bits,
+            )
+            .unwrap();
+            let cmp = if slot0 == 9 { Tr } else { Fa };
+            assert_eq!(
+                bits.cond(ClauseId(0)),
+                Some(and(ca, cmp)),
+                "{ca:?} and {cmp:?}"
+            );
+            batch_agrees(&policy, FnId(0), &[record], 0);
+        }
+    }
+}
+
 // The batched interpreter: the same conditions as one `run` per record.
 
 /// Runs `f` on `records` singly and in one batch (rows starting from `fill`); asserts they agree.
