@@ -842,6 +842,54 @@ fn dropped_short_circuits_keep_kleene_results() {
 }
 
 #[test]
+fn a_dropped_scope_hands_its_value_to_its_last_clause() {
+    use crate::interp::fuse::{Inst, fuse};
+    // `Load 0; JumpIfFalse L; Dup Load 1 And Emit 0; Dup Load 2 And Emit 1; L: Pop`: the jump goes,
+    // and so do the last clause's `Dup` and the `Pop`.
+    let clause = |c: u16| [Op::Dup, Op::Load(c + 1), Op::And, Op::Emit(c)];
+    let mut code = vec![Op::Load(0), Op::JumpIfFalse(8)];
+    code.extend(clause(0).into_iter().chain(clause(1)));
+    code.push(Op::Pop);
+    assert_eq!(
+        fuse(&code),
+        [
+            Inst::Load(0),
+            Inst::Dup,
+            Inst::Load(1),
+            Inst::AndEmit(0),
+            Inst::Load(2),
+            Inst::AndEmit(1),
+        ]
+    );
+    // The scope's value and both clauses, on every truth assignment, as the ops say.
+    let fields = [(SlotType::Bool, false); 3];
+    for bits in 0..8u64 {
+        let slots: Vec<u64> = (0..3).map(|i| bits >> i & 1).collect();
+        let mut asm = Asm::new();
+        asm.ops(&code);
+        let got = record_run(&asm, &fields, &slots, 0);
+        let scope = slots[0] != 0;
+        for c in 0..2u16 {
+            let want = scope && slots[usize::from(c) + 1] != 0;
+            assert_eq!(got.is_true(ClauseId(c)), want, "{slots:?} clause {c}");
+        }
+    }
+    // A jump that stays (its clause reads `not scope`, which a false scope makes true) keeps them.
+    let mut code = vec![Op::Load(0), Op::JumpIfFalse(7)];
+    code.extend([Op::Dup, Op::Not, Op::Emit(0)]);
+    code.extend(clause(1));
+    code.push(Op::Pop);
+    let fused = fuse(&code);
+    assert!(
+        matches!(
+            fused.as_slice(),
+            [.., Inst::Dup, Inst::Load(2), Inst::AndEmit(1), Inst::Pop]
+        ),
+        "{fused:?}"
+    );
+}
+
+#[test]
 fn fused_ands_keep_kleene_results() {
     use crate::interp::fuse::Inst;
     use Cond::{Error as Er, False as Fa, True as Tr};
