@@ -81,10 +81,9 @@ struct Emitter<'a> {
     depth: usize,
     max_depth: usize,
     /// How many times each node is reached when the DAG is walked as a tree (a shared node's own
-    /// children counted once).
-    uses: Vec<u32>,
-    /// `uses` not yet reached while emitting (saturating: a node emitted again in full, because
-    /// its earlier use was in skippable code, reaches its children again).
+    /// children counted once), less the times the emitter has reached it so far: a local is worth
+    /// writing where some are left (saturating: a node emitted again in full, because its earlier
+    /// use was in skippable code, reaches its children again).
     left: Vec<u32>,
     /// Locals holding a node's value, per scope (the function, then each rule block); a local is
     /// entered only where it is written on every path.
@@ -103,8 +102,7 @@ pub fn function(f: &ir::Function, consts: &mut Consts) -> Result<Function, EmitE
         labels: 0,
         depth: 0,
         max_depth: 0,
-        uses: vec![0; f.graph.nodes.len()],
-        left: Vec::new(),
+        left: vec![0; f.graph.nodes.len()],
         scopes: vec![HashMap::new()],
         n_locals: 0,
         conditional: 0,
@@ -118,7 +116,6 @@ pub fn function(f: &ir::Function, consts: &mut Consts) -> Result<Function, EmitE
             e.count(c);
         }
     }
-    e.left = e.uses.clone();
     for block in &f.blocks {
         e.block(block)?;
     }
@@ -136,8 +133,8 @@ pub fn function(f: &ir::Function, consts: &mut Consts) -> Result<Function, EmitE
 
 impl Emitter<'_> {
     fn count(&mut self, n: NodeId) {
-        self.uses[n.index()] += 1;
-        if self.uses[n.index()] == 1 {
+        self.left[n.index()] += 1;
+        if self.left[n.index()] == 1 {
             for c in self.graph.node(n).children() {
                 self.count(c);
             }

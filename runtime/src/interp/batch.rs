@@ -849,27 +849,15 @@ impl<const S: usize, const L: usize, const B: usize> State<S, L, B> {
                     let m = slot_cmp(c, s, konst(k)?);
                     emit!(clause, m & act, 0);
                 }
-                Inst::ScopedCmpEmit(c, s, k, clause) => {
+                Inst::ScopedCmpEmit(c, s, k, clause) | Inst::AndCmpSKEmit(c, s, k, clause) => {
                     let i = at!(1);
                     let cond = slot_cmp(c, s, konst(k)?);
                     let (te, top) = (self.err(i), self.truth_of(i));
                     emit!(clause, cond & !te & top & act, cond & te & act);
-                }
-                Inst::AndCmpSKEmit(c, s, k, clause) => {
-                    let i = at!(1);
-                    let cond = slot_cmp(c, s, konst(k)?);
-                    let (te, top) = (self.err(i), self.truth_of(i));
-                    emit!(clause, cond & !te & top & act, cond & te & act);
-                    sp = sp.wrapping_sub(1);
-                }
-                Inst::AndNotEmit(c) => {
-                    let (ia, ib) = (at!(2), at!(1));
-                    let (ea, eb) = (self.err(ia), self.err(ib));
-                    // `a and not b`, Kleene (see `And`).
-                    let definitely_false = (!ea & !self.truth_of(ia)) | (!eb & self.truth_of(ib));
-                    let e = !definitely_false & (ea | eb);
-                    emit!(c, !definitely_false & !e & act, e & act);
-                    sp = sp.wrapping_sub(2);
+                    // A scope stays for its next clause; the first operand of an `and` is used up.
+                    if let Inst::AndCmpSKEmit(..) = inst {
+                        sp = sp.wrapping_sub(1);
+                    }
                 }
                 Inst::AndNotSEmit(s, clause) => {
                     let i = at!(1);
@@ -1036,13 +1024,20 @@ impl<const S: usize, const L: usize, const B: usize> State<S, L, B> {
                     let (m, e) = (!self.truth_of(i), self.err(i));
                     self.put_mask(i, m, e, act, all);
                 }
-                Inst::And | Inst::AndEmit(_) => {
+                Inst::And | Inst::AndEmit(_) | Inst::AndNotEmit(_) => {
                     let (ia, ib) = (at!(2), at!(1));
                     let (ea, eb) = (self.err(ia), self.err(ib));
+                    // `AndNotEmit` negates the top first.
+                    let b = self.truth_of(ib)
+                        ^ if let Inst::AndNotEmit(_) = inst {
+                            !0
+                        } else {
+                            0
+                        };
                     // Kleene: a definite false wins over an error.
-                    let definitely_false = (!ea & !self.truth_of(ia)) | (!eb & !self.truth_of(ib));
+                    let definitely_false = (!ea & !self.truth_of(ia)) | (!eb & !b);
                     let e = !definitely_false & (ea | eb);
-                    if let Inst::AndEmit(c) = inst {
+                    if let Inst::AndEmit(c) | Inst::AndNotEmit(c) = inst {
                         emit!(c, !definitely_false & !e & act, e & act);
                         sp = sp.wrapping_sub(2);
                     } else {

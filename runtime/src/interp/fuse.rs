@@ -272,14 +272,33 @@ fn depths(code: &[Op]) -> Vec<usize> {
 /// pairs in `drop` (which holds the dropped jumps), where `E` pushes one value without reaching
 /// below it and no jump that stays lands in the pair's span or leaves `E`.
 fn drop_last_scope_copies(code: &[Op], drop: &mut [bool]) {
+    let n = code.len();
     let depth = depths(code);
     let kept_jump = |i: usize| {
         let op = code.get(i).copied()?;
         let d = op.branch()?;
         (!drop.get(i).copied().unwrap_or(true)).then_some(i + 1 + usize::from(d))
     };
+    // `landing_before[x]`: kept jumps that land before `x`, so that a span's landings cost one
+    // subtraction (a function may have thousands of clauses).
+    let mut landing_before = vec![0usize; n + 2];
+    for t in (0..n).filter_map(kept_jump) {
+        if let Some(c) = landing_before.get_mut(t + 1) {
+            *c += 1;
+        }
+    }
+    for x in 1..landing_before.len() {
+        let prev = landing_before.get(x - 1).copied().unwrap_or(0);
+        if let Some(c) = landing_before.get_mut(x) {
+            *c += prev;
+        }
+    }
+    let landings = |lo: usize, hi: usize| {
+        let at = |x: usize| landing_before.get(x).copied().unwrap_or(0);
+        at(hi + 1) - at(lo)
+    };
     let mut pairs = Vec::new();
-    for p in 3..code.len() {
+    for p in 3..n {
         let (Some(Op::Pop), Some(Op::Emit(_)), Some(Op::And)) = (
             code.get(p).copied(),
             code.get(p - 1).copied(),
@@ -287,25 +306,32 @@ fn drop_last_scope_copies(code: &[Op], drop: &mut [bool]) {
         ) else {
             continue;
         };
-        // The `Dup` is where the depth last equalled the depth after the `Emit`, just before `E`.
+        // Walking back over `E` (deeper than the `Pop`), the `Dup` is where the depth first equals
+        // the depth at the `Pop`.
         let at_pop = depth.get(p).copied().unwrap_or(0);
         let Some(j) = (0..p - 2)
             .rev()
-            .find(|&i| depth.get(i).copied() == Some(at_pop))
+            .find(|&i| depth.get(i).copied().unwrap_or(0) <= at_pop)
         else {
             continue;
         };
-        let balanced = code.get(j) == Some(&Op::Dup)
-            && (j + 1..p - 2).all(|i| {
+        let e = j + 1..p - 2;
+        let balanced = depth.get(j) == Some(&at_pop)
+            && code.get(j) == Some(&Op::Dup)
+            && e.clone().all(|i| {
                 let low = depth.get(i).copied().unwrap_or(0);
                 let pops = code.get(i).map_or(0, |op| consumed(*op));
                 low >= at_pop + 1 + pops
             });
-        let undisturbed = (0..code.len()).all(|i| match kept_jump(i) {
+        // Jumps out of `E` stay inside it (up to the `And`), and no other jump lands in `j ..= p`.
+        let mut inside = 0;
+        let undisturbed = e.clone().all(|i| match kept_jump(i) {
             None => true,
-            Some(t) if (j + 1..p - 2).contains(&i) => t <= p - 2,
-            Some(t) => t < j || t > p,
-        });
+            Some(t) => {
+                inside += 1;
+                t <= p - 2
+            }
+        }) && landings(j, p) == inside;
         if balanced && undisturbed {
             pairs.push((j, p));
         }

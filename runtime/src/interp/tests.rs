@@ -336,23 +336,30 @@ fn in_sets() {
     assert_eq!(run_code(&asm, &c, 1).0, Cond::Error);
 }
 
+fn kleene_not(c: Cond) -> Cond {
+    match c {
+        Cond::True => Cond::False,
+        Cond::False => Cond::True,
+        Cond::Error => Cond::Error,
+    }
+}
+
+fn kleene_and(a: Cond, b: Cond) -> Cond {
+    match (a, b) {
+        (Cond::False, _) | (_, Cond::False) => Cond::False,
+        (Cond::True, Cond::True) => Cond::True,
+        _ => Cond::Error,
+    }
+}
+
 #[test]
 fn kleene_logic() {
     use Cond::{Error as Er, False as Fa, True as Tr};
     let vals = [(T, Tr), (F, Fa), (E, Er)];
     for (a, ca) in vals {
-        let not = match ca {
-            Tr => Fa,
-            Fa => Tr,
-            Er => Er,
-        };
-        assert_eq!(cond(&[a], Op::Not), not, "not {ca:?}");
+        assert_eq!(cond(&[a], Op::Not), kleene_not(ca), "not {ca:?}");
         for (b, cb) in vals {
-            let and = match (ca, cb) {
-                (Fa, _) | (_, Fa) => Fa,
-                (Tr, Tr) => Tr,
-                _ => Er,
-            };
+            let and = kleene_and(ca, cb);
             let or = match (ca, cb) {
                 (Tr, _) | (_, Tr) => Tr,
                 (Fa, Fa) => Fa,
@@ -894,16 +901,7 @@ fn fused_ands_keep_kleene_results() {
     use crate::interp::fuse::Inst;
     use Cond::{Error as Er, False as Fa, True as Tr};
     let vals = [(T, Tr), (F, Fa), (E, Er)];
-    let and = |a, b| match (a, b) {
-        (Fa, _) | (_, Fa) => Fa,
-        (Tr, Tr) => Tr,
-        _ => Er,
-    };
-    let not = |c| match c {
-        Tr => Fa,
-        Fa => Tr,
-        Er => Er,
-    };
+    let (and, not) = (kleene_and, kleene_not);
     let fields = [(SlotType::Int, false)];
     for (a, ca) in vals {
         for (b, cb) in vals {
