@@ -45,13 +45,7 @@ fn sim(c: &mut Criterion) {
 
     let pop = population::generate(&fleet, &schema, policy, 1);
     let evaluator = Evaluator::new(policy);
-    let reasons = loaded
-        .compiled
-        .sidecar
-        .clauses
-        .iter()
-        .map(|c| c.reason.clone())
-        .collect();
+    let reasons = loaded.reasons();
     let setup = Setup::new(&schema, &fleet, &rel, policy, &pop, &evaluator, 1, reasons);
     let events = engine::run_trial(&setup, nominal, 0).events;
     group.throughput(Throughput::Elements(events));

@@ -14,6 +14,19 @@ pub struct Loaded {
     pub compiled: Compiled,
 }
 
+#[allow(dead_code)]
+impl Loaded {
+    /// The reason of each clause, from the sidecar (what the simulator names an abort by).
+    pub fn reasons(&self) -> Vec<String> {
+        self.compiled
+            .sidecar
+            .clauses
+            .iter()
+            .map(|c| c.reason.clone())
+            .collect()
+    }
+}
+
 fn policy_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("readable package")

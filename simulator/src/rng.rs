@@ -107,11 +107,14 @@ impl Stream {
         p > 0.0 && self.unit() < p
     }
 
-    /// An exponential wait with the given mean (seconds), by inversion (with libm, so results do
-    /// not depend on the platform's math library).
+    /// An exponential wait with the given mean (seconds): `rand_distr`'s ziggurat, mostly a table
+    /// lookup (its rare slow path uses libm through `num-traits`, so results do not depend on the
+    /// platform's math library).
     #[inline]
     pub fn exp(&mut self, mean: f64) -> f64 {
-        -mean * libm::log1p(-self.unit())
+        use rand::distr::Distribution;
+        let x: f64 = rand_distr::Exp1.sample(self);
+        mean * x
     }
 }
 

@@ -96,6 +96,18 @@ fn simulate(
     trials: u64,
     threads: usize,
 ) -> (Vec<TrialResult>, usize) {
+    simulate_with(policy, devices, install, trials, threads, true)
+}
+
+/// `simulate`, with devices running their updates ahead of the ticks or not.
+fn simulate_with(
+    policy: &str,
+    devices: u64,
+    install: f64,
+    trials: u64,
+    threads: usize,
+    lookahead: bool,
+) -> (Vec<TrialResult>, usize) {
     let run = compile(policy);
     let fleet = fleet::parse(&fleet_toml(devices, install), &run.schema)
         .unwrap_or_else(|e| panic!("{e:#?}"));
@@ -127,6 +139,7 @@ fn simulate(
     // Small parallel chunks, so that every tick's devices are spread over the threads.
     setup.serial_limit = 0;
     setup.min_chunk = 4;
+    setup.lookahead = lookahead;
     let scenario = &rel.scenarios[0];
     let results = (0..trials)
         .map(|t| pool.install(|| engine::run_trial(&setup, scenario, t)))
@@ -202,6 +215,32 @@ fn results_do_not_depend_on_threads() {
             serde_json::to_string(&one).ok(),
             serde_json::to_string(&other).ok(),
             "{threads} threads differ from 1"
+        );
+    }
+}
+
+#[test]
+fn running_updates_ahead_of_the_ticks_changes_nothing_even_when_the_planner_aborts() {
+    // Devices run downloads, installs, boots and health checks ahead of the planner's ticks, and
+    // are replayed when an abort comes before those events' time: trial for trial, the results must
+    // be those of a run that advances every device tick by tick.
+    let (p, trials) = (0.03, 24u64);
+    let ahead = simulate_with(POLICY, 400, p, trials, 2, true).0;
+    let tick_by_tick = simulate_with(POLICY, 400, p, trials, 2, false).0;
+    let aborted = ahead
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Aborted { .. }))
+        .count();
+    assert!(
+        aborted > 0 && aborted < ahead.len(),
+        "{aborted} of {trials} trials aborted: the test needs both kinds"
+    );
+    for (a, b) in ahead.iter().zip(&tick_by_tick) {
+        assert_eq!(
+            serde_json::to_string(a).ok(),
+            serde_json::to_string(b).ok(),
+            "trial {} differs",
+            a.trial
         );
     }
 }

@@ -7,6 +7,7 @@
 mod build;
 mod check;
 mod fmt;
+mod lookahead;
 mod plan;
 mod shard;
 mod sign;

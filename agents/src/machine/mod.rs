@@ -504,6 +504,12 @@ impl Actions {
         }
     }
 
+    /// No actions and no decisions, as `new`, without rewriting the array.
+    fn clear(&mut self) {
+        self.len = 0;
+        self.decision = Decision::default();
+    }
+
     fn retain(&mut self, keep: impl Fn(&Action) -> bool) {
         let mut out = Actions {
             decision: self.decision,
@@ -523,7 +529,22 @@ pub fn step<E: Evaluator>(
     event: &Event<'_>,
     ctx: &mut Ctx<'_, E>,
 ) -> (State, Actions) {
-    let mut m = Machine::new(state, now);
+    let (mut s, mut out) = (*state, Actions::new());
+    step_into(&mut s, &mut out, now, event, ctx);
+    (s, out)
+}
+
+/// `step` in place: `state` becomes the next state and `out` holds the actions (a driver that
+/// keeps both saves copying them at every step).
+pub fn step_into<E: Evaluator>(
+    state: &mut State,
+    out: &mut Actions,
+    now: u32,
+    event: &Event<'_>,
+    ctx: &mut Ctx<'_, E>,
+) {
+    out.clear();
+    let mut m = Machine { s: state, out, now };
     match *event {
         Event::CheckIn { desired, record } => m.check_in(desired, &record, ctx),
         Event::Tick { record } => m.tick(&record, ctx),
@@ -540,7 +561,32 @@ pub fn step<E: Evaluator>(
     if event.is_outcome() && m.s.frozen() {
         m.stall();
     }
-    (m.s, m.out)
+}
+
+/// Whether a `CheckIn` with `desired` at `now` reads its record (evaluates the rails): a driver that
+/// pays for telemetry (a simulator drawing it) may pass an empty record when it does not, and the step
+/// is the same. `machine::tests` checks this against `step` on every phase.
+pub fn check_in_reads_record(state: &State, now: u32, desired: Option<&Desired>) -> bool {
+    let Some(d) = desired else {
+        return false;
+    };
+    if state.frozen() || d.release == 0 || d.release < state.release {
+        return false;
+    }
+    if d.release > state.release {
+        // A newer release starts at once unless the old one has planes to revert first.
+        return !state.paused() && (state.phase.is_terminal() || changed(state).is_empty());
+    }
+    match state.phase {
+        Phase::Idle => !state.paused(),
+        Phase::Deferred => !state.paused() && now >= state.timer,
+        _ => false,
+    }
+}
+
+/// Whether a `Tick` at `now` reads its record (a health check is due); see `check_in_reads_record`.
+pub fn tick_reads_record(state: &State, now: u32) -> bool {
+    !state.frozen() && now >= state.timer && state.phase == Phase::Verifying
 }
 
 /// After a reboot: the state to continue from and the actions to (re)issue, given the journaled
@@ -549,7 +595,12 @@ pub fn step<E: Evaluator>(
 /// reboot while a new slot runs on trial counts as one of its boot attempts.
 pub fn recover<E: Evaluator>(state: &State, now: u32, ctx: &Ctx<'_, E>) -> (State, Actions) {
     let cfg = &ctx.config;
-    let mut m = Machine::new(state, now);
+    let (mut s, mut out) = (*state, Actions::new());
+    let mut m = Machine {
+        s: &mut s,
+        out: &mut out,
+        now,
+    };
     m.s.flags &= !STALLED;
     match m.s.phase {
         Phase::Installing => {
@@ -591,20 +642,38 @@ pub fn recover<E: Evaluator>(state: &State, now: u32, ctx: &Ctx<'_, E>) -> (Stat
     if m.s.frozen() {
         m.stall();
     }
-    (m.s, m.out)
+    (s, out)
 }
 
 /// The actions a state still owes (what `resume` re-issues after a freeze, and what recovery redoes):
 /// the in-flight action of a transient phase, or the reverts and confirms of an ending.
 pub fn pending_actions(state: &State) -> Actions {
-    let mut m = Machine::new(state, 0);
-    m.push_pending();
-    m.out
+    let (mut s, mut out) = (*state, Actions::new());
+    Machine {
+        s: &mut s,
+        out: &mut out,
+        now: 0,
+    }
+    .push_pending();
+    out
 }
 
-struct Machine {
-    s: State,
-    out: Actions,
+/// Planes the state's release may have changed and not reverted: the booted ones and the one in
+/// flight.
+fn changed(s: &State) -> PlaneSet {
+    let mut set = s.installed;
+    if matches!(s.phase, Phase::Installing | Phase::Booting)
+        && let Some(p) = s.current_plane()
+    {
+        set.insert(p);
+    }
+    minus(set, s.reverted)
+}
+
+/// A step in progress: the state it changes and the actions it issues.
+struct Machine<'m> {
+    s: &'m mut State,
+    out: &'m mut Actions,
     now: u32,
 }
 
@@ -626,15 +695,7 @@ fn plane_versions(policy: &Policy, record: &Record<'_>) -> Option<([u64; MAX_PLA
     Some((versions, n))
 }
 
-impl Machine {
-    fn new(state: &State, now: u32) -> Machine {
-        Machine {
-            s: *state,
-            out: Actions::new(),
-            now,
-        }
-    }
-
+impl Machine<'_> {
     fn push(&mut self, a: Action) {
         self.out.push(a);
     }
@@ -658,15 +719,8 @@ impl Machine {
         self.s.phase == phase && self.s.current_plane() == Some(plane)
     }
 
-    /// Planes this release may have changed and not reverted: the booted ones and the one in flight.
     fn changed(&self) -> PlaneSet {
-        let mut set = self.s.installed;
-        if matches!(self.s.phase, Phase::Installing | Phase::Booting)
-            && let Some(p) = self.s.current_plane()
-        {
-            set.insert(p);
-        }
-        minus(set, self.s.reverted)
+        changed(self.s)
     }
 
     fn stall(&mut self) {
@@ -771,7 +825,7 @@ impl Machine {
                     return;
                 }
             }
-            self.s = State::fresh(d.release, self.s.flags);
+            *self.s = State::fresh(d.release, self.s.flags);
             self.try_start(d, record, ctx);
             return;
         }

@@ -844,8 +844,90 @@ fn a_step_never_allocates_more_actions_than_fit() {
     s.idx = 16;
     s.installed = PlaneSet(u16::MAX);
     s.phase = Phase::Verifying;
-    let mut m = Machine::new(&s, 0);
+    let mut out = Actions::new();
+    let mut m = Machine {
+        s: &mut s,
+        out: &mut out,
+        now: 0,
+    };
     m.finish(Phase::Cancelled, PlaneSet(u16::MAX), Status::Cancelled);
-    assert_eq!(m.out.len(), 18);
-    assert!(m.out.len() <= MAX_ACTIONS);
+    assert_eq!(out.len(), 18);
+    assert!(out.len() <= MAX_ACTIONS);
+}
+
+#[test]
+fn a_step_reads_its_record_exactly_when_the_predicates_say() {
+    // Every phase, with and without pause and freeze, a timer before and after `now`, an older, the
+    // same and a newer release, planes installed or not: a step that the predicates say ignores its
+    // record comes out the same on a record that does not fit the policy; one that reads it does not.
+    let policy = edge_ai();
+    let mut ctx = Ctx::new(policy, Profile::Esp32c3, Interp::new(policy)).unwrap();
+    let mut rec = RecordBuf::new(policy);
+    set(&mut rec, Tele::Good, Profile::Esp32c3);
+    rec.set_versions(policy, &[V13, V19, V6]);
+    let now = 10_000;
+    rec.set_now(policy, now);
+    let wrong = [0u64; 2];
+    let broken = Record {
+        slots: &wrong,
+        missing: &[0],
+    };
+    let (mut reads, mut ignores) = (0, 0);
+    for &phase in &Phase::ALL {
+        for flags in [0, PAUSED, FROZEN] {
+            for timer in [now - 1, now, now + 1] {
+                for installed in [0u16, 1] {
+                    let mut s = State::fresh(2, flags);
+                    s.set_order(0..2);
+                    s.phase = phase;
+                    s.timer = timer;
+                    s.installed = PlaneSet(installed);
+                    let mut cases: Vec<(Option<Desired>, bool)> =
+                        [None, Some(0), Some(1), Some(2), Some(3)]
+                            .into_iter()
+                            .map(|r| {
+                                let d = r.map(|id| {
+                                    if id == 0 {
+                                        Desired::new(0)
+                                    } else {
+                                        release(id)
+                                    }
+                                });
+                                let expect = check_in_reads_record(&s, now, d.as_ref());
+                                (d, expect)
+                            })
+                            .collect();
+                    cases.push((None, tick_reads_record(&s, now)));
+                    for (i, (desired, expect)) in cases.iter().enumerate() {
+                        let event = |record| {
+                            if i + 1 == cases.len() {
+                                Event::Tick { record }
+                            } else {
+                                Event::CheckIn {
+                                    desired: desired.as_ref(),
+                                    record,
+                                }
+                            }
+                        };
+                        let good = step(&s, now, &event(rec.record()), &mut ctx);
+                        let bad = step(&s, now, &event(broken), &mut ctx);
+                        let what = format!(
+                            "{phase:?} flags {flags} timer {timer} installed {installed} case {i}"
+                        );
+                        if *expect {
+                            reads += 1;
+                            assert_ne!(good, bad, "{what}: the step should read its record");
+                        } else {
+                            ignores += 1;
+                            assert_eq!(good, bad, "{what}: the step should ignore its record");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        reads > 20 && ignores > 200,
+        "{reads} read, {ignores} ignored"
+    );
 }

@@ -5,11 +5,11 @@
 //! deltas of the planner's view (delayed while the device's region is partitioned), and the time of the
 //! device's next event. Every random number comes from the device's own stream, in event order.
 
-use fleetgate_agents::{Action, Desired, Event, Order, State, step};
+use fleetgate_agents::{Action, Actions, Desired, Event, Order, Phase, State, step_into};
 use fleetgate_runtime::Record;
 
 use super::net::Partitions;
-use super::{BRICK_SILENCE, ChunkOut, Delta, Setup, contexts, profile_index};
+use super::{Ahead, BRICK_SILENCE, ChunkOut, Delta, Setup, contexts, profile_index};
 use crate::input::release::Scenario;
 use crate::rng::{Purpose, Stream};
 
@@ -78,7 +78,13 @@ impl Status {
     }
 }
 
-const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The record of a step that does not read one (`fleetgate_agents::check_in_reads_record`).
+const EMPTY: Record<'static> = Record {
+    slots: &[],
+    missing: &[],
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -133,7 +139,7 @@ const OUTCOME_DUE: u32 = 64 << FLAGS_SHIFT;
 /// (download, install, boot) or else its next check-in. A device busy with an action does not check in;
 /// once the outcome is in and nothing else is in flight it checks in again after an exponential wait
 /// (check-ins are a Poisson process, so the wait from any moment has the same law).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct Dev {
     pub agent: State,
@@ -293,10 +299,20 @@ pub struct DeviceCtx<'s, 'p> {
     ctx: [fleetgate_agents::Ctx<'p, &'p super::Evaluator<'p>>; 2],
     slots: Vec<u64>,
     missing: Vec<u64>,
-    tick: u32,
+    /// The actions of the agent's last step.
+    actions: Actions,
+    /// Seconds per tick.
+    step: u32,
     aborted: bool,
     key: RngKey,
-    // The device being visited.
+    // The visit's window (see `window`).
+    visit_tick: u32,
+    until: u32,
+    ahead: bool,
+    // The device being visited: the tick its current event belongs to, and the time of the last
+    // event it ran.
+    cur_tick: u32,
+    reach: u32,
     rng: Stream,
     base: u64,
     class: usize,
@@ -310,7 +326,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         setup: &'s Setup<'p>,
         net: &'s Partitions,
         effects: &'s Effects<'s>,
-        tick: u32,
+        step: u32,
         aborted: bool,
         key: RngKey,
     ) -> DeviceCtx<'s, 'p> {
@@ -322,9 +338,15 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             ctx: contexts(setup),
             slots: vec![0; len],
             missing: vec![0; len.div_ceil(64)],
-            tick,
+            actions: Actions::new(),
+            step,
             aborted,
             key,
+            visit_tick: 0,
+            until: 0,
+            ahead: false,
+            cur_tick: 0,
+            reach: 0,
             rng: Stream(0),
             base: 0,
             class: 0,
@@ -334,9 +356,19 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         }
     }
 
+    /// Visits from now on belong to tick `tick`, which ends at `until`: they run every event before
+    /// `until`, and with `ahead` also the later events that do not depend on the planner (see
+    /// `runs_ahead`).
+    pub(crate) fn window(&mut self, tick: u32, until: u32, ahead: bool) {
+        self.visit_tick = tick;
+        self.until = until;
+        self.ahead = ahead;
+    }
+
     /// Starts a visit of device `id`.
     #[inline]
     fn begin(&mut self, id: u32, dev: &Dev) {
+        self.reach = 0;
         let pop = self.setup.pop;
         let row = pop.row(id as usize);
         self.class = pop.class_in(row);
@@ -475,7 +507,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         let done = i32::from(status.is_done()) - i32::from(old.is_done());
         let progress = busy(status) - busy(old);
         if done != 0 || progress != 0 {
-            out.truth.push((self.ring, done, 0, progress));
+            out.truth(self.cur_tick, self.ring, done, 0, progress);
         }
         dev.set_field(TRUTH_SHIFT, 4, status as u32);
     }
@@ -490,7 +522,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         exposed: bool,
     ) {
         let delta = Delta {
-            tick: at / self.tick,
+            // Never before the tick of the event that reports it.
+            tick: (at / self.step).max(self.cur_tick),
             ring: self.ring,
             from,
             to,
@@ -544,17 +577,13 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         dev.set_reported(Status::Bricked);
     }
 
-    /// Carries out the agent's actions at `t`.
-    fn apply(
-        &mut self,
-        id: u32,
-        dev: &mut Dev,
-        actions: &fleetgate_agents::Actions,
-        t: u32,
-        out: &mut ChunkOut,
-    ) {
-        for a in actions.iter() {
-            match *a {
+    /// Carries out the agent's actions at `t` (those of its last step, in `self.actions`).
+    fn apply(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
+        for i in 0..self.actions.len() {
+            let Some(&a) = self.actions.as_slice().get(i) else {
+                break;
+            };
+            match a {
                 Action::Download { plane, .. } => {
                     let size = self
                         .setup
@@ -655,9 +684,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     fn step(&mut self, id: u32, dev: &mut Dev, t: u32, event: Event<'_>, out: &mut ChunkOut) {
         let class = self.setup.fleet.classes[self.class].profile;
         let ctx = &mut self.ctx[profile_index(class)];
-        let (state, actions) = step(&dev.agent, t, &event, ctx);
-        dev.agent = state;
-        self.apply(id, dev, &actions, t, out);
+        step_into(&mut dev.agent, &mut self.actions, t, &event, ctx);
+        self.apply(id, dev, t, out);
     }
 
     /// One step of the agent on the record just built in `slots`/`missing`: a check-in with its desired
@@ -699,24 +727,62 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         }
     }
 
-    /// Runs `dev`'s events before `until`; files its next event in `out.next` (or a request for an offer).
-    pub fn advance(&mut self, id: u32, dev: &mut Dev, until: u32, out: &mut ChunkOut) {
+    /// Runs `dev`'s events of the window (see `window`); files its next event in `out.next` (or a
+    /// request for an offer).
+    pub fn advance(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
+        let before = *dev;
         self.begin(id, dev);
-        self.run_events(id, dev, until, out);
+        self.run_events(id, dev, out);
         self.end(dev);
+        self.note_ahead(id, None, before, out);
     }
 
-    fn run_events(&mut self, id: u32, dev: &mut Dev, until: u32, out: &mut ChunkOut) {
+    /// A visit that ran events past its tick keeps the device as it was before, in case the planner
+    /// aborts before those events' time (`World::replay_ahead`).
+    fn note_ahead(&self, id: u32, offer: Option<u32>, before: Dev, out: &mut ChunkOut) {
+        if self.ahead && !self.aborted && self.reach >= self.until {
+            out.ahead.push(Ahead {
+                id,
+                offer,
+                tick: self.visit_tick,
+                until: self.until,
+                reach: self.reach,
+                before,
+            });
+        }
+    }
+
+    /// Whether the event at `t`, after the window, may run now. An outcome (download, install, boot)
+    /// or a health check depends on the device alone; a check-in depends on the planner (an abort
+    /// changes what it offers and orders), and a deferral ends in one, so they wait for their tick.
+    /// No event at or after `limit` ever runs.
+    #[inline]
+    fn runs_ahead(&self, dev: &Dev, t: u32) -> bool {
+        self.ahead
+            && t < self.setup.limit
+            && ((dev.wake == t && dev.has(OUTCOME_DUE))
+                || (dev.agent.deadline() == Some(t) && dev.agent.phase() == Phase::Verifying))
+    }
+
+    fn run_events(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
         loop {
             let t = dev.next_time();
             if t == NONE {
                 return;
             }
-            if t >= until {
+            if t >= self.until && !self.runs_ahead(dev, t) {
                 out.next.push((t, id));
                 return;
             }
-            out.events += 1;
+            out.unit();
+            self.reach = t;
+            // An event after the window belongs to the tick of its time.
+            self.cur_tick = if t < self.until {
+                self.visit_tick
+            } else {
+                t / self.step
+            };
+            out.event();
             if dev.wake == t && dev.has(OUTCOME_DUE) {
                 dev.wake = NONE;
                 dev.bits &= !OUTCOME_DUE;
@@ -729,7 +795,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     Outcome::Booted => {
                         if !dev.has(EXPOSED) {
                             dev.bits |= EXPOSED;
-                            out.truth.push((self.ring, 0, 1, 0));
+                            out.truth(self.cur_tick, self.ring, 0, 1, 0);
                         }
                         Event::Booted { plane }
                     }
@@ -744,24 +810,30 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                         let ctx = &self.ctx[profile_index(class)];
                         let (state, actions) = fleetgate_agents::recover(&dev.agent, t, ctx);
                         dev.agent = state;
-                        self.apply(id, dev, &actions, t, out);
+                        self.actions = actions;
+                        self.apply(id, dev, t, out);
                         self.keep_polling(dev, t);
                         continue;
                     }
                 };
                 self.step(id, dev, t, event, out);
             } else if dev.agent.deadline() == Some(t) {
-                let offered = dev.has(OFFERED);
-                let setup = self.setup;
-                self.record(
-                    id,
-                    dev,
-                    t,
-                    &setup.health_static,
-                    &setup.health_fields,
-                    offered,
-                );
-                self.step_on_record(id, dev, t, out, None);
+                if fleetgate_agents::tick_reads_record(&dev.agent, t) {
+                    let offered = dev.has(OFFERED);
+                    let setup = self.setup;
+                    self.record(
+                        id,
+                        dev,
+                        t,
+                        &setup.health_static,
+                        &setup.health_fields,
+                        offered,
+                    );
+                    self.step_on_record(id, dev, t, out, None);
+                } else {
+                    // A deferral ends: no telemetry is drawn for a step that does not read it.
+                    self.step(id, dev, t, Event::Tick { record: EMPTY }, out);
+                }
             } else {
                 // A check-in.
                 dev.wake = NONE;
@@ -788,6 +860,15 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     fn check_in(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
+        let desired = self.desired(dev);
+        if !fleetgate_agents::check_in_reads_record(&dev.agent, t, desired) {
+            // Nothing to start (deferred, busy or done): no telemetry is drawn for it.
+            let event = Event::CheckIn {
+                desired,
+                record: EMPTY,
+            };
+            return self.step(id, dev, t, event, out);
+        }
         let setup = self.setup;
         self.record(
             id,
@@ -801,9 +882,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.step_on_record(id, dev, t, out, Some(desired));
     }
 
-    /// The planner's first offer reaches the device at `t`.
+    /// The planner's first offer reaches the device at `t`, the end of its tick; then it runs on as
+    /// `advance` does.
     pub fn offer(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
+        let before = *dev;
         self.begin(id, dev);
+        out.unit();
+        self.reach = t;
+        self.cur_tick = self.visit_tick;
         dev.bits = (dev.bits | OFFERED) & !WAITING;
         // Which of the scenario's defects hit this device: decided once, at its first offer.
         let class = self.class;
@@ -816,10 +902,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         dev.set_field(HITS_SHIFT, 8, hits);
         self.check_in(id, dev, t, out);
         self.keep_polling(dev, t);
+        self.run_events(id, dev, out);
         self.end(dev);
-        let next = dev.next_time();
-        if next != NONE {
-            out.next.push((next, id));
-        }
+        self.note_ahead(id, Some(t), before, out);
     }
 }

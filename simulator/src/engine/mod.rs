@@ -102,6 +102,11 @@ pub struct Setup<'a> {
     /// at least `min_chunk` devices. Results never depend on these (tests lower them to force chunks).
     pub serial_limit: usize,
     pub min_chunk: usize,
+    /// Whether a visit runs a device's events past its tick when they cannot depend on the planner
+    /// (see `DeviceCtx::runs_ahead`). Results never depend on it (tests turn it off to compare).
+    pub lookahead: bool,
+    /// No event at or after this time runs: the end of the last tick before the horizon.
+    pub(crate) limit: u32,
 }
 
 /// Fields a function reads (the slot operands of its bytecode), among `fields`.
@@ -235,6 +240,10 @@ impl<'a> Setup<'a> {
             tags,
             serial_limit: SERIAL,
             min_chunk: MIN_CHUNK,
+            lookahead: true,
+            limit: horizon
+                .div_ceil(gate_interval)
+                .saturating_mul(gate_interval),
         }
     }
 }
@@ -271,15 +280,15 @@ impl Tally {
         self.exposed += other.exposed;
     }
 
-    /// One device's report: it leaves `from` for `to`.
-    fn report(&mut self, d: &Delta) {
+    /// One device's report, counted `sign` times (-1 takes it back): it leaves `from` for `to`.
+    fn report(&mut self, d: &Delta, sign: i64) {
         if let Some(s) = d.from {
-            self.counts[s as usize] -= 1;
+            self.counts[s as usize] -= sign;
         }
         if let Some(s) = d.to {
-            self.counts[s as usize] += 1;
+            self.counts[s as usize] += sign;
         }
-        self.exposed += i64::from(d.exposed);
+        self.exposed += sign * i64::from(d.exposed);
     }
 }
 
@@ -289,12 +298,15 @@ pub(crate) struct View {
     all: Tally,
     /// [per field][value].
     per: Vec<Vec<Tally>>,
+    /// How many reports it sums (taken-back ones count -1).
+    reports: i64,
 }
 
 impl View {
     fn new(per_values: &[usize]) -> View {
         View {
             all: Tally::default(),
+            reports: 0,
             per: per_values
                 .iter()
                 .map(|&n| vec![Tally::default(); n])
@@ -304,6 +316,7 @@ impl View {
 
     fn add(&mut self, other: &View) {
         self.all.add(&other.all);
+        self.reports += other.reports;
         for (mine, theirs) in self.per.iter_mut().zip(&other.per) {
             for (t, o) in mine.iter_mut().zip(theirs) {
                 t.add(o);
@@ -322,8 +335,27 @@ pub(crate) struct Delta {
     pub exposed: bool,
 }
 
+/// A visit that ran events past its tick: what it takes to replay it (`World::replay_ahead`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ahead {
+    pub id: u32,
+    /// The time of an offer (`DeviceCtx::offer`), else `DeviceCtx::advance`.
+    pub offer: Option<u32>,
+    /// The visit's tick and the end of its window.
+    pub tick: u32,
+    pub until: u32,
+    /// The time of the last event it ran.
+    pub reach: u32,
+    /// The device before the visit.
+    pub before: Dev,
+}
+
+/// The truth changes of one ring in one tick: devices done, exposed, in progress (updating or
+/// verifying), and how many changes of the done count there were (a device finishing is progress
+/// even when another one leaves the done count in the same tick).
+type Truth = [i64; 4];
+
 /// What a chunk of devices produced in one tick.
-#[derive(Default)]
 pub(crate) struct ChunkOut {
     /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
     /// planner's side of a tick adds a few sums instead of visiting every report (and every
@@ -333,24 +365,85 @@ pub(crate) struct ChunkOut {
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
-    /// Changes of the true state, per ring: devices done, devices exposed, devices in progress
-    /// (updating or verifying).
-    pub truth: Vec<(u8, i32, i32, i32)>,
-    pub events: u64,
+    /// Changes of the true state, per (tick, ring).
+    pub truth: BTreeMap<(u32, u8), Truth>,
+    pub events: i64,
+    /// Visits that ran past their tick.
+    pub ahead: Vec<Ahead>,
+    /// Replays count their units (a visit's events, and an offer): the outputs of the first `skip`
+    /// are dropped, the others count `sign` times.
+    pub seq: u32,
+    skip: u32,
+    sign: i64,
 }
 
 impl ChunkOut {
+    pub(crate) fn new() -> ChunkOut {
+        ChunkOut::replay(0, 1)
+    }
+
+    /// Outputs of a replay: the first `skip` units dropped, the rest counted `sign` times.
+    pub(crate) fn replay(skip: u32, sign: i64) -> ChunkOut {
+        ChunkOut {
+            views: BTreeMap::new(),
+            requests: Vec::new(),
+            next: Vec::new(),
+            truth: BTreeMap::new(),
+            events: 0,
+            ahead: Vec::new(),
+            seq: 0,
+            skip,
+            sign,
+        }
+    }
+
+    /// A unit of a visit starts.
+    #[inline]
+    pub(crate) fn unit(&mut self) {
+        self.seq += 1;
+    }
+
+    #[inline]
+    fn live(&self) -> bool {
+        self.seq > self.skip
+    }
+
+    #[inline]
+    pub(crate) fn event(&mut self) {
+        if self.live() {
+            self.events += self.sign;
+        }
+    }
+
+    /// A change of the true state of a device of `ring` in tick `tick`.
+    pub(crate) fn truth(&mut self, tick: u32, ring: u8, done: i32, exposed: i32, progress: i32) {
+        if !self.live() {
+            return;
+        }
+        let t = self.truth.entry((tick, ring)).or_default();
+        let sign = self.sign;
+        t[0] += sign * i64::from(done);
+        t[1] += sign * i64::from(exposed);
+        t[2] += sign * i64::from(progress);
+        t[3] += sign * i64::from(done != 0);
+    }
+
     /// Adds a report of `device` (whose row is in cache: it is the device being visited).
     pub(crate) fn report(&mut self, d: Delta, setup: &Setup<'_>, device: u32) {
+        if !self.live() {
+            return;
+        }
+        let sign = self.sign;
         let view = self
             .views
             .entry((d.tick, d.ring))
             .or_insert_with(|| View::new(&setup.per_values));
-        view.all.report(&d);
+        view.all.report(&d, sign);
+        view.reports += sign;
         for (tallies, &f) in view.per.iter_mut().zip(&setup.per_fields) {
             let v = device::column_value(setup.pop, f, device as usize) as usize;
             if let Some(t) = tallies.get_mut(v) {
-                t.report(&d);
+                t.report(&d, sign);
             }
         }
     }
@@ -385,8 +478,14 @@ struct World<'s, 'a> {
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
     step: u32,
-    /// Reports on their way: per tick due, per ring, summed.
+    /// Reports on their way: per tick due, per ring, summed; and how many there are.
     pending: BTreeMap<u32, Vec<(u8, View)>>,
+    outstanding: i64,
+    /// Changes of the true state not yet applied (events run ahead of their tick), per (tick, ring).
+    truth: BTreeMap<(u32, u8), Truth>,
+    /// Visits that ran past their tick, while an abort may still come (pruned as time passes).
+    ahead: Vec<Ahead>,
+    ahead_kept: usize,
     /// Devices waiting for their first offer, in order of check-in time (then id).
     queue: std::collections::VecDeque<(u32, u32)>,
     true_done: Vec<i64>,
@@ -395,23 +494,29 @@ struct World<'s, 'a> {
     in_progress: i64,
     /// The last tick at which a device finished or was in progress.
     last_progress: u32,
-    events: u64,
+    events: i64,
 }
 
 type DeviceFn<'f> = dyn Fn(&mut DeviceCtx<'_, '_>, u32, &mut Dev, &mut ChunkOut) + Sync + 'f;
 
 impl World<'_, '_> {
     fn file(&mut self, when: u32, d: u32, tick: u32) {
-        let k = (when / self.step).min(self.n_ticks).max(tick + 1);
-        self.buckets[k as usize].push(d);
+        let k = self.bucket_of(when, tick);
+        self.buckets[k].push(d);
     }
 
-    /// Runs `ids` (sorted, distinct) through `f`, in parallel chunks when there are many, and takes in
-    /// what they produced, in chunk order.
-    fn run(&mut self, ids: &[u32], tick: u32, aborted: bool, f: &DeviceFn<'_>) {
+    /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
+    fn bucket_of(&self, when: u32, tick: u32) -> usize {
+        (when / self.step).min(self.n_ticks).max(tick + 1) as usize
+    }
+
+    /// Runs `ids` (sorted, distinct) through `f` in tick `tick`, in parallel chunks when there are
+    /// more than `serial`, and takes in what they produced, in chunk order.
+    fn run(&mut self, ids: &[u32], tick: u32, aborted: bool, serial: usize, f: &DeviceFn<'_>) {
         if ids.is_empty() {
             return;
         }
+        let until = (tick + 1) * self.step;
         let outs: Vec<ChunkOut> = {
             let (setup, partitions, effects, step, key) = (
                 self.setup,
@@ -422,7 +527,8 @@ impl World<'_, '_> {
             );
             let process = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
                 let mut ctx = DeviceCtx::new(setup, partitions, effects, step, aborted, key);
-                let mut out = ChunkOut::default();
+                ctx.window(tick, until, setup.lookahead);
+                let mut out = ChunkOut::new();
                 for (k, &id) in ids.iter().enumerate() {
                     // Devices far apart in memory: ask for the ones a few visits ahead now.
                     if let Some(&ahead) = ids.get(k + PREFETCH) {
@@ -433,7 +539,7 @@ impl World<'_, '_> {
                 }
                 out
             };
-            if ids.len() <= setup.serial_limit {
+            if ids.len() <= serial {
                 vec![process(ids, &mut self.devs, 0)]
             } else {
                 let chunk =
@@ -442,30 +548,131 @@ impl World<'_, '_> {
             }
         };
         let mut requests = Vec::new();
-        for out in outs {
-            self.events += out.events;
-            for (when, d) in out.next {
+        for mut out in outs {
+            for (when, d) in std::mem::take(&mut out.next) {
                 self.file(when, d, tick);
             }
-            for ((due, ring), view) in out.views {
-                self.pending
-                    .entry(due.max(tick))
-                    .or_default()
-                    .push((ring, view));
-            }
-            for (ring, done, exposed, progress) in out.truth {
-                self.true_done[usize::from(ring)] += i64::from(done);
-                self.true_exposed[usize::from(ring)] += i64::from(exposed);
-                self.in_progress += i64::from(progress);
-                if done != 0 {
-                    self.last_progress = tick;
-                }
-            }
-            requests.extend(out.requests);
+            requests.extend(std::mem::take(&mut out.requests));
+            self.take(out, tick);
         }
         // Requests made in this tick come after every queued one (their check-ins are later).
         requests.sort_unstable();
         self.queue.extend(requests);
+        if self.ahead.len() > 2 * self.ahead_kept + 4096 {
+            // Only visits that ran past the end of this tick can be undone by an abort.
+            self.ahead.retain(|a| a.reach >= until);
+            self.ahead_kept = self.ahead.len();
+        }
+    }
+
+    /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
+    fn take(&mut self, mut out: ChunkOut, tick: u32) {
+        self.events += out.events;
+        for ((due, ring), view) in std::mem::take(&mut out.views) {
+            self.outstanding += view.reports;
+            self.pending
+                .entry(due.max(tick))
+                .or_default()
+                .push((ring, view));
+        }
+        for (key, t) in std::mem::take(&mut out.truth) {
+            let mine = self.truth.entry(key).or_default();
+            for (m, v) in mine.iter_mut().zip(t) {
+                *m += v;
+            }
+        }
+        self.ahead.append(&mut out.ahead);
+    }
+
+    /// Applies the truth changes of the ticks up to `tick`.
+    fn apply_truth(&mut self, tick: u32) {
+        while let Some(entry) = self.truth.first_entry() {
+            if entry.key().0 > tick {
+                break;
+            }
+            let ((_, ring), [done, exposed, progress, finishes]) = entry.remove_entry();
+            self.true_done[usize::from(ring)] += done;
+            self.true_exposed[usize::from(ring)] += exposed;
+            self.in_progress += progress;
+            if finishes != 0 {
+                self.last_progress = tick;
+            }
+        }
+    }
+
+    /// The planner aborts in tick `tick`: every visit that ran events at or after the end of the
+    /// tick (`cut`) assumed it would not. Each is replayed from the device as it was before the
+    /// visit: once up to `cut`, which gives the device as it is now, and once in full, taking back
+    /// what the visit's events from `cut` on reported and changed. The device then goes on from
+    /// `cut`, hearing of the abort as any other.
+    fn replay_ahead(&mut self, tick: u32, cut: u32) {
+        let mut latest: BTreeMap<u32, Ahead> = BTreeMap::new();
+        for a in self.ahead.drain(..) {
+            latest.insert(a.id, a);
+        }
+        self.ahead_kept = 0;
+        let mut replayed = Vec::new();
+        let mut ctx = DeviceCtx::new(
+            self.setup,
+            &self.partitions,
+            &self.effects,
+            self.step,
+            false,
+            self.key,
+        );
+        let visit = |ctx: &mut DeviceCtx<'_, '_>, a: &Ahead, dev: &mut Dev, out: &mut ChunkOut| {
+            if let Some(t) = a.offer {
+                ctx.offer(a.id, dev, t, out);
+            } else {
+                ctx.advance(a.id, dev, out);
+            }
+        };
+        for a in latest.into_values().filter(|a| a.reach >= cut) {
+            let mut now = a.before;
+            let mut upto = ChunkOut::new();
+            ctx.window(a.tick, cut, false);
+            visit(&mut ctx, &a, &mut now, &mut upto);
+            let mut undo = ChunkOut::replay(upto.seq, -1);
+            let mut again = a.before;
+            ctx.window(a.tick, a.until, true);
+            visit(&mut ctx, &a, &mut again, &mut undo);
+            debug_assert_eq!(again, self.devs[a.id as usize], "a replay differs");
+            undo.next.clear();
+            undo.ahead.clear();
+            replayed.push((a.id, now, undo, a.tick));
+        }
+        // The visits filed each device at the event they stopped at; the replayed devices are filed
+        // anew, at their next event after `cut`.
+        let mut stale: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        for (id, now, undo, visit_tick) in replayed {
+            self.take(undo, tick);
+            let was = self.devs[id as usize].next_time();
+            if was != device::NONE {
+                stale
+                    .entry(self.bucket_of(was, visit_tick))
+                    .or_default()
+                    .push(id);
+            }
+            self.devs[id as usize] = now;
+            let next = now.next_time();
+            if next != device::NONE {
+                self.file(next, id, tick);
+            }
+        }
+        for (k, mut ids) in stale {
+            ids.sort_unstable();
+            // Each filing once: the one just made for a device whose next event is in the same
+            // bucket stays.
+            let bucket = &mut self.buckets[k];
+            let mut seen = vec![false; ids.len()];
+            bucket.retain(|d| match ids.binary_search(d) {
+                Ok(i) if !seen[i] => {
+                    seen[i] = true;
+                    false
+                }
+                _ => true,
+            });
+        }
     }
 }
 
@@ -490,6 +697,10 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         n_ticks,
         step,
         pending: BTreeMap::new(),
+        outstanding: 0,
+        truth: BTreeMap::new(),
+        ahead: Vec::new(),
+        ahead_kept: 0,
         queue: std::collections::VecDeque::new(),
         true_done: vec![0; n_rings],
         true_exposed: vec![0; n_rings],
@@ -515,7 +726,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         w.last_progress = tick;
         // Each device draws its first check-in from its own stream: in parallel, filed in order.
         let schedule = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
-            let mut out = ChunkOut::default();
+            let mut out = ChunkOut::new();
             for &d in ids {
                 let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
                 let dev = &mut devs[d as usize - base];
@@ -554,9 +765,13 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             bucket.sort_unstable();
         }
         bucket.dedup();
-        w.run(&bucket, tick, aborted.is_some(), &|ctx, id, dev, out| {
-            ctx.advance(id, dev, t1, out)
-        });
+        w.run(
+            &bucket,
+            tick,
+            aborted.is_some(),
+            setup.serial_limit,
+            &|ctx, id, dev, out| ctx.advance(id, dev, out),
+        );
 
         // 2. Offers, in order of check-in time, within the rate and in-flight limits.
         if aborted.is_none() && !w.queue.is_empty() {
@@ -593,9 +808,14 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             if !granted.is_empty() {
                 w.last_progress = tick;
             }
-            w.run(&granted, tick, false, &|ctx, id, dev, out| {
-                ctx.offer(id, dev, t1, out)
-            });
+            // An offer runs the device's update as far as it can: much more work per device.
+            w.run(
+                &granted,
+                tick,
+                false,
+                setup.serial_limit / 16,
+                &|ctx, id, dev, out| ctx.offer(id, dev, t1, out),
+            );
         }
 
         // 3. The planner's view: apply the deltas due by this tick.
@@ -604,6 +824,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 break;
             }
             for (ring, delta) in entry.remove() {
+                w.outstanding -= delta.reports;
                 if let Some(view) = views.get_mut(usize::from(ring)) {
                     view.add(&delta);
                 }
@@ -667,6 +888,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                                 .unwrap_or_else(|| "abort".to_string());
                             aborted = Some((last, t1, reason));
                             w.queue.clear();
+                            w.replay_ahead(tick, t1);
                             // Every device of a started ring hears the abort at its next check-in.
                             for (r, s) in started.iter().enumerate() {
                                 if s.is_none() {
@@ -689,7 +911,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             }
         }
 
-        // 5. Timeline points.
+        // 5. The true state, and timeline points.
+        w.apply_truth(tick);
         if t1.is_multiple_of(setup.timeline_step) {
             for r in 0..n_rings {
                 let done = [
@@ -716,7 +939,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         let quiet_for = (tick - w.last_progress) * step;
         let settled = (time_to_full.is_some() || aborted.is_some() || n_rings <= 1)
             && w.queue.is_empty()
-            && w.pending.is_empty()
+            && w.outstanding == 0
             && w.in_progress == 0
             && (quiet_for >= SETTLE || w.buckets[tick as usize + 1..].iter().all(Vec::is_empty));
         if settled {
@@ -757,7 +980,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         duration_s: f64::from(end),
         counts,
         timeline,
-        events: w.events,
+        events: w.events.max(0) as u64,
     }
 }
 
