@@ -51,10 +51,10 @@ use net::Partitions;
 
 /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of at
 /// least `MIN_CHUNK` devices (a few chunks per thread, for balance).
-const SERIAL: usize = 1024;
+const SERIAL: usize = 256;
 const MIN_CHUNK: usize = 128;
-/// Buckets longer than this are sorted in parallel.
-const PAR_SORT: usize = 1 << 15;
+/// Buckets longer than this are sorted by radix (in linear time) rather than by comparisons.
+const RADIX_SORT: usize = 1 << 11;
 /// How many devices ahead a chunk prefetches.
 const PREFETCH: usize = 4;
 /// The planner's view counts a silent device as bricked after this long.
@@ -720,6 +720,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let mut gate_rec = [0u64; GATE_SLOTS];
     let mut bits = ClauseBits::for_policy(setup.policy);
     let mut end = horizon;
+    let mut scratch = Vec::new();
 
     let start_ring = |w: &mut World<'_, '_>, r: usize, t: u32, tick: u32| {
         // A ring starting is progress: its devices are about to check in.
@@ -759,11 +760,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
         // 1. Devices with events in [t0, t1): advance them.
         let mut bucket = std::mem::take(&mut w.buckets[tick as usize]);
-        if bucket.len() > PAR_SORT {
-            bucket.par_sort_unstable();
-        } else {
-            bucket.sort_unstable();
-        }
+        sort_ids(&mut bucket, &mut scratch);
         bucket.dedup();
         w.run(
             &bucket,
@@ -984,6 +981,37 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     }
 }
 
+/// Sorts device ids: by comparisons when there are few, else by radix, 11 bits a pass (`scratch`
+/// is the second buffer).
+fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
+    const BITS: u32 = 11;
+    if ids.len() <= RADIX_SORT {
+        ids.sort_unstable();
+        return;
+    }
+    let top = ids.iter().fold(0, |a, &b| a | b);
+    let mut shift = 0;
+    while shift < u32::BITS && top >> shift != 0 {
+        let mut counts = [0usize; 1 << BITS];
+        for &id in ids.iter() {
+            counts[(id >> shift) as usize & ((1 << BITS) - 1)] += 1;
+        }
+        let mut sum = 0;
+        for c in counts.iter_mut() {
+            (*c, sum) = (sum, sum + *c);
+        }
+        scratch.clear();
+        scratch.resize(ids.len(), 0);
+        for &id in ids.iter() {
+            let slot = &mut counts[(id >> shift) as usize & ((1 << BITS) - 1)];
+            scratch[*slot] = id;
+            *slot += 1;
+        }
+        std::mem::swap(ids, scratch);
+        shift += BITS;
+    }
+}
+
 /// What a chunk runs: its device ids, their `Dev`s (indexed from the offset) and the offset.
 type ChunkFn<'a> = dyn Fn(&[u32], &mut [Dev], usize) -> ChunkOut + Sync + 'a;
 
@@ -1047,4 +1075,26 @@ fn run_gate(
         },
         bits,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_the_same_by_radix_as_by_comparisons() {
+        let mut rng = crate::rng::Stream(7);
+        for (n, top) in [
+            (10u64, 100u64),
+            (5000, 1 << 20),
+            (70_000, 1 << 21),
+            (3000, 1 << 32),
+        ] {
+            let mut ids: Vec<u32> = (0..n).map(|_| (rng.next_u64() % top) as u32).collect();
+            let mut expected = ids.clone();
+            expected.sort_unstable();
+            sort_ids(&mut ids, &mut Vec::new());
+            assert_eq!(ids, expected, "{n} ids below {top}");
+        }
+    }
 }

@@ -100,7 +100,8 @@ impl FieldDist {
 
     /// One value as slot bits, or `None` when it comes out missing.
     pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
-        if self.missing > 0.0 && rng.random::<f64>() < self.missing {
+        // A field that is always missing (a class that never reports it) draws nothing.
+        if self.missing >= 1.0 || (self.missing > 0.0 && rng.random::<f64>() < self.missing) {
             return None;
         }
         Some(match (&self.dist, self.encode) {
