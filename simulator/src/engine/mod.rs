@@ -298,15 +298,12 @@ pub(crate) struct View {
     all: Tally,
     /// [per field][value].
     per: Vec<Vec<Tally>>,
-    /// How many reports it sums (taken-back ones count -1).
-    reports: i64,
 }
 
 impl View {
     fn new(per_values: &[usize]) -> View {
         View {
             all: Tally::default(),
-            reports: 0,
             per: per_values
                 .iter()
                 .map(|&n| vec![Tally::default(); n])
@@ -314,12 +311,45 @@ impl View {
         }
     }
 
-    fn add(&mut self, other: &View) {
+    fn add(&mut self, other: &Reports) {
         self.all.add(&other.all);
-        self.reports += other.reports;
-        for (mine, theirs) in self.per.iter_mut().zip(&other.per) {
-            for (t, o) in mine.iter_mut().zip(theirs) {
-                t.add(o);
+        for &(field, value, ref tally) in &other.per {
+            if let Some(t) = self
+                .per
+                .get_mut(usize::from(field))
+                .and_then(|values| values.get_mut(usize::from(value)))
+            {
+                t.add(tally);
+            }
+        }
+    }
+}
+
+/// Reports of one ring due in one tick, summed: overall, and per (`per` field, value) that they touch
+/// (a few of all the values); and how many reports they are (taken-back ones count -1).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Reports {
+    all: Tally,
+    per: Vec<(u16, u16, Tally)>,
+    count: i64,
+}
+
+impl Reports {
+    fn report(&mut self, d: &Delta, sign: i64, values: impl Iterator<Item = u16>) {
+        self.all.report(d, sign);
+        self.count += sign;
+        for (field, value) in (0u16..).zip(values) {
+            match self
+                .per
+                .iter_mut()
+                .find(|(f, v, _)| (*f, *v) == (field, value))
+            {
+                Some((_, _, t)) => t.report(d, sign),
+                None => {
+                    let mut t = Tally::default();
+                    t.report(d, sign);
+                    self.per.push((field, value, t));
+                }
             }
         }
     }
@@ -360,7 +390,7 @@ pub(crate) struct ChunkOut {
     /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
     /// planner's side of a tick adds a few sums instead of visiting every report (and every
     /// reporting device's `per` values, far apart in memory).
-    pub views: BTreeMap<(u32, u8), View>,
+    pub views: BTreeMap<(u32, u8), Reports>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
@@ -434,18 +464,13 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        let view = self
-            .views
+        let values = setup.per_fields.iter().map(|&f| {
+            u16::try_from(device::column_value(setup.pop, f, device as usize)).unwrap_or(u16::MAX)
+        });
+        self.views
             .entry((d.tick, d.ring))
-            .or_insert_with(|| View::new(&setup.per_values));
-        view.all.report(&d, sign);
-        view.reports += sign;
-        for (tallies, &f) in view.per.iter_mut().zip(&setup.per_fields) {
-            let v = device::column_value(setup.pop, f, device as usize) as usize;
-            if let Some(t) = tallies.get_mut(v) {
-                t.report(&d, sign);
-            }
-        }
+            .or_default()
+            .report(&d, sign, values);
     }
 }
 
@@ -479,7 +504,7 @@ struct World<'s, 'a> {
     n_ticks: u32,
     step: u32,
     /// Reports on their way: per tick due, per ring, summed; and how many there are.
-    pending: BTreeMap<u32, Vec<(u8, View)>>,
+    pending: BTreeMap<u32, Vec<(u8, Reports)>>,
     outstanding: i64,
     /// Changes of the true state not yet applied (events run ahead of their tick), per (tick, ring).
     truth: BTreeMap<(u32, u8), Truth>,
@@ -569,7 +594,7 @@ impl World<'_, '_> {
     fn take(&mut self, mut out: ChunkOut, tick: u32) {
         self.events += out.events;
         for ((due, ring), view) in std::mem::take(&mut out.views) {
-            self.outstanding += view.reports;
+            self.outstanding += view.count;
             self.pending
                 .entry(due.max(tick))
                 .or_default()
@@ -821,7 +846,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 break;
             }
             for (ring, delta) in entry.remove() {
-                w.outstanding -= delta.reports;
+                w.outstanding -= delta.count;
                 if let Some(view) = views.get_mut(usize::from(ring)) {
                     view.add(&delta);
                 }
