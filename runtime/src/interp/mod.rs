@@ -25,7 +25,7 @@ pub(crate) use batch::check_batch;
 pub use batch::run_batch;
 #[cfg(feature = "native")]
 pub(crate) use fuse::droppable_jumps;
-pub(crate) use fuse::{Cmp, Inst, Num, fuse};
+pub(crate) use fuse::{Cmp, Inst, Num, TestFlags, fuse};
 
 /// Index of a clause in the artifact's clause table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,18 +173,6 @@ impl ClauseBits {
         }
     }
 
-    /// `Emit`'s store, without branches on the condition: `truth` and `error` are never both set.
-    #[inline(always)]
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
-        let i = usize::from(c);
-        let (w, shift) = (i / 64, i % 64);
-        let m = 1u64 << shift;
-        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
-            *t = (*t & !m) | (u64::from(truth) << shift);
-            *e = (*e & !m) | (u64::from(error) << shift);
-        }
-    }
-
     /// Makes the clauses `range` false (clipped to the clauses covered).
     pub fn clear_range(&mut self, range: Range<usize>) {
         for (w, mask) in word_masks(range.start..range.end.min(self.len)) {
@@ -247,7 +235,7 @@ impl ClauseBits {
 
 /// The word and mask of a non-empty bit range within one word.
 #[inline(always)]
-fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
+pub(crate) fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
     let (start, end) = (range.start, range.end);
     if start >= end || start / 64 != (end - 1) / 64 {
         return None;
@@ -263,13 +251,36 @@ fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
 
 /// Where `Emit` records a condition: a [`ClauseBits`], or one record's row of a batch output.
 pub(crate) trait Sink {
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool);
+    /// Truth and error word `w`.
+    fn word(&mut self, w: usize) -> Option<(&mut u64, &mut u64)>;
+
+    /// `Emit`'s store, without branches on the condition: `truth` and `error` are never both set.
+    #[inline(always)]
+    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
+        let i = usize::from(c);
+        let shift = i % 64;
+        self.put_word(
+            i / 64,
+            1 << shift,
+            u64::from(truth) << shift,
+            u64::from(error) << shift,
+        );
+    }
+
+    /// Replaces the bits `mask` of word `w` with those of `truth` and `error`.
+    #[inline(always)]
+    fn put_word(&mut self, w: usize, mask: u64, truth: u64, error: u64) {
+        if let Some((t, e)) = self.word(w) {
+            *t = (*t & !mask) | (truth & mask);
+            *e = (*e & !mask) | (error & mask);
+        }
+    }
 }
 
 impl Sink for ClauseBits {
     #[inline(always)]
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
-        ClauseBits::set_bits(self, c, truth, error);
+    fn word(&mut self, w: usize) -> Option<(&mut u64, &mut u64)> {
+        self.truth.get_mut(w).zip(self.error.get_mut(w))
     }
 }
 
@@ -281,14 +292,8 @@ pub(crate) struct Row<'a> {
 
 impl Sink for Row<'_> {
     #[inline(always)]
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
-        let i = usize::from(c);
-        let (w, shift) = (i / 64, i % 64);
-        let m = 1u64 << shift;
-        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
-            *t = (*t & !m) | (u64::from(truth) << shift);
-            *e = (*e & !m) | (u64::from(error) << shift);
-        }
+    fn word(&mut self, w: usize) -> Option<(&mut u64, &mut u64)> {
+        self.truth.get_mut(w).zip(self.error.get_mut(w))
     }
 }
 
@@ -460,13 +465,20 @@ pub fn run(
     out: &mut ClauseBits,
 ) -> Result<(), EvalError> {
     let prep = check_record(policy, f, record, out)?;
-    out.clear_range(prep.clauses.clone());
-    let consts = &policy.artifact().consts;
-    if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
-        exec::<SMALL, SMALL>(&prep.insts, consts, record, out)
-    } else {
-        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out)
+    // Clauses in one word are gathered in registers and stored at the end, over the old bits.
+    if prep.word.is_none() {
+        out.clear_range(prep.clauses.clone());
     }
+    let consts = &policy.artifact().consts;
+    let done = if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
+        exec::<SMALL, SMALL>(&prep.insts, consts, record, out, prep.word)
+    } else {
+        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out, prep.word)
+    };
+    if done.is_err() {
+        out.clear_range(prep.clauses.clone());
+    }
+    done
 }
 
 /// The checks `run` makes before running (shared with native code, so that every engine rejects the
@@ -559,8 +571,11 @@ pub(crate) fn exec<const S: usize, const L: usize>(
     consts: &[u64],
     record: &Record,
     out: &mut impl Sink,
+    word: Option<(usize, u64)>,
 ) -> Result<(), EvalError> {
     let stack_mask = S - 1;
+    // The emitted conditions, when the clauses lie in one word (`word`: its index and their mask).
+    let (mut acc_t, mut acc_e) = (0u64, 0u64);
     let slots = record.slots;
     let missing = record.missing;
     let mut vals = [0u64; S];
@@ -591,6 +606,19 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             let i = sp & stack_mask;
             sp = sp.wrapping_sub(1);
             (vals.get(i).copied().unwrap_or(0), errs >> i & 1 != 0)
+        }};
+    }
+    // Records clause `c`'s condition: true, erroneous (never both), else false.
+    macro_rules! emit {
+        ($c:expr, $t:expr, $e:expr) => {{
+            let (c, t, e): (u16, bool, bool) = ($c, $t, $e);
+            if word.is_some() {
+                let shift = c % 64;
+                acc_t = (acc_t & !(1 << shift)) | (u64::from(t) << shift);
+                acc_e = (acc_e & !(1 << shift)) | (u64::from(e) << shift);
+            } else {
+                out.set_bits(c, t, e);
+            }
         }};
     }
     macro_rules! set_top {
@@ -651,43 +679,36 @@ pub(crate) fn exec<const S: usize, const L: usize>(
     while let Some(&inst) = code.get(pc) {
         let corrupt = EvalError::Corrupt { instruction: pc };
         pc += 1;
+        // Slot `s` passes the test (see `fuse::Test`); an optional slot that is missing gets the
+        // flags' fixed result.
+        macro_rules! test {
+            ($f:expr, $s:expr, $lo:expr, $span:expr) => {{
+                let (f, s): (TestFlags, u16) = ($f, $s);
+                let hit = f.holds(*slots.get(usize::from(s)).ok_or(corrupt)?, $lo, $span);
+                if f.optional() {
+                    let gone = is_missing(s);
+                    (hit & !gone) | (f.if_missing() & gone)
+                } else {
+                    hit
+                }
+            }};
+        }
         match inst {
-            Inst::CmpSK(c, s, k) => {
-                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                push!(u64::from(c.eval(a, b)), false);
+            Inst::Test(f, s, lo, span) => push!(u64::from(test!(f, s, lo, span)), false),
+            Inst::TestEmit(f, s, clause, lo, span) => {
+                emit!(clause, test!(f, s, lo, span), false);
             }
-            Inst::CmpK(c, k) => {
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                set_top!(u64::from(c.eval(tv, b)), te);
-            }
-            Inst::BetweenSKK(num, s, lo, hi) => {
-                let x = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let lo = *consts.get(usize::from(lo)).ok_or(corrupt)?;
-                let hi = *consts.get(usize::from(hi)).ok_or(corrupt)?;
-                push!(u64::from(num.le(lo, x) && num.le(x, hi)), false);
-            }
-            Inst::CmpSKEmit(c, s, k, clause) => {
-                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                out.set_bits(clause, c.eval(a, b), false);
-            }
-            Inst::ScopedCmpEmit(c, s, k, clause) | Inst::AndCmpSKEmit(c, s, k, clause) => {
-                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
+            Inst::ScopedTestEmit(f, s, clause, lo, span)
+            | Inst::AndTestEmit(f, s, clause, lo, span) => {
                 // `top and cond` with `cond` never erroneous: false wins, else the top decides.
-                let cond = c.eval(a, b);
-                out.set_bits(clause, cond && !te && tv != 0, cond && te);
+                let cond = test!(f, s, lo, span);
+                emit!(clause, cond & !te & (tv != 0), cond & te);
                 // A scope stays for its next clause; the first operand of an `and` is used up.
-                if let Inst::AndCmpSKEmit(..) = inst {
+                if let Inst::AndTestEmit(..) = inst {
                     (tv, te) = pop_below!();
                 }
             }
-            Inst::AndNotSEmit(s, clause) => {
-                let cond = *slots.get(usize::from(s)).ok_or(corrupt)? == 0;
-                out.set_bits(clause, cond && !te && tv != 0, cond && te);
-                (tv, te) = pop_below!();
-            }
+            Inst::TestTop(f, lo, span) => set_top!(u64::from(f.holds(tv, lo, span)), te),
             Inst::LoadOrK(s, k) => {
                 let present = *slots.get(usize::from(s)).ok_or(corrupt)?;
                 let default = *consts.get(usize::from(k)).ok_or(corrupt)?;
@@ -788,7 +809,7 @@ pub(crate) fn exec<const S: usize, const L: usize>(
                     !definitely_false && (ea || te)
                 );
                 if let Inst::AndEmit(c) | Inst::AndNotEmit(c) = inst {
-                    out.set_bits(c, tv != 0, te);
+                    emit!(c, tv != 0, te);
                     (tv, te) = pop_below!();
                 }
             }
@@ -814,10 +835,13 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             }
 
             Inst::Emit(c) => {
-                out.set_bits(c, !te && tv != 0, te);
+                emit!(c, !te && tv != 0, te);
                 (tv, te) = pop_below!();
             }
         }
+    }
+    if let Some((w, mask)) = word {
+        out.put_word(w, mask, acc_t, acc_e);
     }
     Ok(())
 }

@@ -87,6 +87,8 @@ pub(crate) struct Prepared {
     pub insts: Vec<crate::interp::Inst>,
     pub layout: Layout,
     pub clauses: core::ops::Range<usize>,
+    /// When the clauses lie in one word of clause bits: its index and their bits.
+    pub word: Option<(usize, u64)>,
     pub max_stack: u8,
     pub n_locals: u8,
 }
@@ -115,10 +117,11 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
         .iter()
         .zip(code)
         .map(|(f, code)| Prepared {
-            insts: crate::interp::fuse(&code),
+            insts: crate::interp::fuse(&code, &artifact.consts),
             code,
             layout: layout_of(f.kind),
             clauses: f.clause_range(),
+            word: crate::interp::one_word(&f.clause_range()),
             max_stack: f.max_stack,
             n_locals: f.n_locals,
         })
