@@ -316,6 +316,86 @@ macro_rules! insts {
 
 crate::op::op_table!(insts);
 
+/// A slot test of code made only of slot tests, as [`slot_tests`] lays it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotTest {
+    pub flags: TestFlags,
+    pub slot: u16,
+    /// What a value's sign, spread over its bits, flips to make its key: the magnitude bits for
+    /// floats, nothing otherwise (`TestFlags::holds` without a per-value flag test).
+    pub flip: u64,
+    pub lo: u64,
+    pub span: u64,
+    /// The clause it emits (one bit of the function's word), or 0.
+    pub set: u64,
+    /// Every clause but those that `and` it with their own test (it was on top of the stack when
+    /// they were emitted), which are false when it fails.
+    pub keep: u64,
+}
+
+impl SlotTest {
+    /// Whether value `x` passes (`TestFlags::holds`).
+    #[inline(always)]
+    pub(crate) fn holds(&self, x: u64) -> bool {
+        (x ^ (((x as i64) >> 63) as u64 & self.flip)).wrapping_sub(self.lo) <= self.span
+    }
+}
+
+/// Code made only of slot tests that push or emit (`Test`, `TestEmit`, `ScopedTestEmit`,
+/// `AndTestEmit`; not `TestTop`, which tests a computed value that may be erroneous), with its
+/// clauses in one word (`word`, see `Prepared::word`), each emitted at most once, as independent
+/// tests; `None` for any other code.
+///
+/// No slot test is erroneous, so neither is any stack entry or condition, and since the stack only
+/// ever holds single pushed tests, every emitted condition is one test or the `and` of two: clause
+/// `c` is true when its own test passes and the test on top of the stack at its `Emit` (if it
+/// reads one) does too. So each test gets the clause it emits (`set`) and the clauses that read it
+/// (`keep` clears them), the stack goes away, and the tests can run in any order without a branch.
+pub(crate) fn slot_tests(insts: &[Inst], word: Option<(usize, u64)>) -> Option<Vec<SlotTest>> {
+    let (_, clauses) = word?;
+    let mut tests: Vec<SlotTest> = Vec::with_capacity(insts.len());
+    // Indices (in `tests`) of the pushed tests on the stack.
+    let mut stack: Vec<usize> = Vec::new();
+    let mut emitted = 0u64;
+    for inst in insts {
+        let (flags, slot, emit, lo, span) = match *inst {
+            Inst::Test(f, s, lo, span) => (f, s, None, lo, span),
+            Inst::TestEmit(f, s, c, lo, span) => (f, s, Some((c, false, false)), lo, span),
+            Inst::ScopedTestEmit(f, s, c, lo, span) => (f, s, Some((c, true, false)), lo, span),
+            Inst::AndTestEmit(f, s, c, lo, span) => (f, s, Some((c, true, true)), lo, span),
+            _ => return None,
+        };
+        let mut set = 0;
+        match emit {
+            None => stack.push(tests.len()),
+            Some((c, and, pop)) => {
+                set = 1u64 << (c % 64);
+                if set & (emitted | !clauses) != 0 {
+                    return None;
+                }
+                emitted |= set;
+                if and {
+                    let top = *stack.last()?;
+                    tests.get_mut(top)?.keep &= !set;
+                }
+                if pop {
+                    stack.pop();
+                }
+            }
+        }
+        tests.push(SlotTest {
+            flags,
+            slot,
+            flip: if flags.float() { u64::MAX >> 1 } else { 0 },
+            lo,
+            span,
+            set,
+            keep: u64::MAX,
+        });
+    }
+    Some(tests)
+}
+
 /// Jumps that may be dropped (see the module header): `drop[j]` for a `JumpIf…` at `j`. Native code
 /// drops the same jumps (their selects would cost more than the code they skip).
 pub(crate) fn droppable_jumps(code: &[Op]) -> Vec<bool> {

@@ -25,7 +25,7 @@ pub(crate) use batch::check_batch;
 pub use batch::run_batch;
 #[cfg(feature = "native")]
 pub(crate) use fuse::droppable_jumps;
-pub(crate) use fuse::{Cmp, Inst, Num, TestFlags, fuse};
+pub(crate) use fuse::{Cmp, Inst, Num, SlotTest, TestFlags, fuse, slot_tests};
 
 /// Index of a clause in the artifact's clause table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -469,6 +469,9 @@ pub fn run(
     if prep.word.is_none() {
         out.clear_range(prep.clauses.clone());
     }
+    if let (Some(tests), Some(word)) = (&prep.tests, prep.word) {
+        return run_tests(tests, record, out, word);
+    }
     let consts = &policy.artifact().consts;
     let done = if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
         exec::<SMALL, SMALL>(&prep.insts, consts, record, out, prep.word)
@@ -479,6 +482,55 @@ pub fn run(
         out.clear_range(prep.clauses.clone());
     }
     done
+}
+
+/// Runs code made only of slot tests, laid out by [`slot_tests`], whose clauses lie in word `w`
+/// (bits `mask`): each test that fails clears the clauses that read it, each that passes sets the
+/// clause it emits; no condition is erroneous. The word is stored at the end over the old bits.
+#[inline]
+fn run_tests(
+    tests: &[SlotTest],
+    record: &Record,
+    out: &mut impl Sink,
+    (w, mask): (usize, u64),
+) -> Result<(), EvalError> {
+    let (mut truth, mut keep) = (0u64, u64::MAX);
+    for (pc, t) in tests.iter().enumerate() {
+        let x = record.slots.get(usize::from(t.slot));
+        let hit = t.holds(*x.ok_or(EvalError::Corrupt { instruction: pc })?);
+        let hit = if t.flags.optional() {
+            let gone = is_missing(record.missing, t.slot);
+            (hit & !gone) | (t.flags.if_missing() & gone)
+        } else {
+            hit
+        };
+        // All ones when the test passes.
+        let pass = u64::from(hit).wrapping_neg();
+        truth |= t.set & pass;
+        keep &= t.keep | pass;
+    }
+    out.put_word(w, mask, truth & keep, 0);
+    Ok(())
+}
+
+/// Whether slot `s` of `record` passes the test (see `fuse::Test`); an optional slot that is missing
+/// gets the flags' fixed result. `None` for a slot past the record.
+#[inline(always)]
+fn slot_test(record: &Record, f: TestFlags, s: u16, lo: u64, span: u64) -> Option<bool> {
+    let hit = f.holds(*record.slots.get(usize::from(s))?, lo, span);
+    Some(if f.optional() {
+        let gone = is_missing(record.missing, s);
+        (hit & !gone) | (f.if_missing() & gone)
+    } else {
+        hit
+    })
+}
+
+/// Whether the missing mask marks slot `s`.
+#[inline(always)]
+fn is_missing(missing: &[u64], s: u16) -> bool {
+    let s = usize::from(s);
+    missing.get(s / 64).is_some_and(|w| w >> (s % 64) & 1 != 0)
 }
 
 /// The checks `run` makes before running (shared with native code, so that every engine rejects the
@@ -671,27 +723,15 @@ pub(crate) fn exec<const S: usize, const L: usize>(
     }
     let fl = f64::from_bits;
     let int = |v: u64| v as i64;
-    let is_missing = |s: u16| {
-        let s = usize::from(s);
-        missing.get(s / 64).is_some_and(|w| w >> (s % 64) & 1 != 0)
-    };
 
     while let Some(&inst) = code.get(pc) {
         let corrupt = EvalError::Corrupt { instruction: pc };
         pc += 1;
-        // Slot `s` passes the test (see `fuse::Test`); an optional slot that is missing gets the
-        // flags' fixed result.
+        // Whether slot `s` passes the test.
         macro_rules! test {
-            ($f:expr, $s:expr, $lo:expr, $span:expr) => {{
-                let (f, s): (TestFlags, u16) = ($f, $s);
-                let hit = f.holds(*slots.get(usize::from(s)).ok_or(corrupt)?, $lo, $span);
-                if f.optional() {
-                    let gone = is_missing(s);
-                    (hit & !gone) | (f.if_missing() & gone)
-                } else {
-                    hit
-                }
-            }};
+            ($f:expr, $s:expr, $lo:expr, $span:expr) => {
+                slot_test(record, $f, $s, $lo, $span).ok_or(corrupt)?
+            };
         }
         match inst {
             Inst::Test(f, s, lo, span) => push!(u64::from(test!(f, s, lo, span)), false),
@@ -712,7 +752,14 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             Inst::LoadOrK(s, k) => {
                 let present = *slots.get(usize::from(s)).ok_or(corrupt)?;
                 let default = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                push!(if is_missing(s) { default } else { present }, false);
+                push!(
+                    if is_missing(missing, s) {
+                        default
+                    } else {
+                        present
+                    },
+                    false
+                );
             }
             Inst::InSetS(float, s, k, n) => {
                 let x = *slots.get(usize::from(s)).ok_or(corrupt)?;
@@ -727,12 +774,12 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             Inst::Const(k) => push!(*consts.get(usize::from(k)).ok_or(corrupt)?, false),
             Inst::Load(s) => push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false),
             Inst::LoadOr(s, skip) => {
-                if !is_missing(s) {
+                if !is_missing(missing, s) {
                     push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false);
                     pc += usize::from(skip);
                 }
             }
-            Inst::Known(s) => push!(u64::from(!is_missing(s)), false),
+            Inst::Known(s) => push!(u64::from(!is_missing(missing, s)), false),
             Inst::Dup => push!(tv, te),
             Inst::Pop => (tv, te) = pop_below!(),
             Inst::LocalSet(l) | Inst::LocalTee(l) => {

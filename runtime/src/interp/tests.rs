@@ -1101,6 +1101,89 @@ fn slot_tests_decide_as_the_ops_they_replace() {
 }
 
 #[test]
+fn code_of_slot_tests_runs_as_independent_tests() {
+    use Op::*;
+    let fields = [
+        (SlotType::Int, false),
+        (SlotType::Float, false),
+        (SlotType::Int, true),
+        (SlotType::Bool, false),
+    ];
+    let consts = vec![
+        5,
+        0.5f64.to_bits(),
+        7,
+        9,
+        0.0f64.to_bits(),
+        1.0f64.to_bits(),
+    ];
+    let mut a = Asm::new();
+    // 0: `s0 < 5`; 1: `s1 > 0.5 and not s3`.
+    a.ops(&[Load(0), Const(0), LtI, Emit(0)]);
+    a.ops(&[Load(1), Const(1), GtF, Load(3), Not, And, Emit(1)]);
+    // A rule scope `(s2 ?? 7) >= 5` over 2: `s0 == 9` and 3: `s1 between 0.0 and 1.0`.
+    let l = a.label();
+    a.ops(&[LoadOr(2, 3), Const(2), Const(0), GeI])
+        .jump(JumpIfFalse, l);
+    a.ops(&[Dup, Load(0), Const(3), Eq, And, Emit(2)]);
+    a.ops(&[Dup, Load(1), Const(4), Const(5), BetweenF, And, Emit(3)]);
+    a.bind(l).op(Pop);
+    // 4: `known(s2) and s3 != 0`; 5 is never emitted.
+    a.ops(&[Known(2), Load(3), Not, Not, And, Emit(4)]);
+    let policy = verify(&mini(&fields, consts.clone(), &a, 6).encode()).unwrap();
+    let prep = policy.prepared(FnId(0)).unwrap();
+    assert!(prep.tests.is_some(), "{:?}", prep.insts);
+    let nan = f64::NAN.to_bits();
+    let mut records = Vec::new();
+    for s0 in [0, 5, 9, -1i64 as u64, i64::MIN as u64] {
+        for s1 in [0.0, 0.5, 0.7, -0.0, 1.0, 2.0]
+            .map(f64::to_bits)
+            .into_iter()
+            .chain([nan])
+        {
+            for s2 in [None, Some(4), Some(5), Some(9)] {
+                for s3 in [0, 1, 2] {
+                    let slots = vec![s0, s1, s2.unwrap_or(0), s3, 0, 0];
+                    records.push((slots, vec![u64::from(s2.is_none()) << 2]));
+                }
+            }
+        }
+    }
+    for (slots, missing) in &records {
+        let record = Record { slots, missing };
+        // Stale bits everywhere: both paths replace the function's clauses.
+        let (mut fast, mut general) = (ClauseBits::new(6), ClauseBits::new(6));
+        for c in 0..6 {
+            fast.set(ClauseId(c), Cond::Error);
+            general.set(ClauseId(c), Cond::True);
+        }
+        run(&policy, FnId(0), &record, &mut fast).unwrap();
+        general.clear();
+        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, &consts, &record, &mut general, None).unwrap();
+        assert_eq!(fast, general, "{slots:?} {missing:?}");
+    }
+    batch_agrees(&policy, FnId(0), &records, 0);
+    // A clause emitted twice, or a test of a computed value, runs on the stack machine.
+    let mut a = Asm::new();
+    a.ops(&[
+        Load(0),
+        Const(0),
+        LtI,
+        Emit(0),
+        Load(0),
+        Const(0),
+        GtI,
+        Emit(0),
+    ]);
+    let policy = verify(&mini(&fields, consts.clone(), &a, 1).encode()).unwrap();
+    assert!(policy.prepared(FnId(0)).unwrap().tests.is_none());
+    let mut a = Asm::new();
+    a.ops(&[Load(0), Load(0), AddI, Const(0), LtI, Emit(0)]);
+    let policy = verify(&mini(&fields, consts, &a, 1).encode()).unwrap();
+    assert!(policy.prepared(FnId(0)).unwrap().tests.is_none());
+}
+
+#[test]
 fn fused_ands_keep_kleene_results() {
     use crate::interp::fuse::Inst;
     use Cond::{Error as Er, False as Fa, True as Tr};
