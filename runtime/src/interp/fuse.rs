@@ -19,6 +19,13 @@
 //!
 //! Once a rule scope's jump is gone, its last clause drops the scope's copy: `Dup; E; And; Emit c;
 //! Pop` runs as `E; And; Emit c` (see [`drop_last_scope_copies`]).
+//!
+//! Comparisons of a record slot with constants are decided here, once, as *slot tests* (see
+//! [`Test`]): an interval of keys with the constants inlined in the instruction, so that running
+//! one is a load, a subtraction and an unsigned comparison for every kind of number. A test and
+//! what consumes it (`Emit`, `And; Emit`, a rule scope's `Dup … And; Emit`) is one instruction. A
+//! function whose code is then only slot tests is also laid out as independent tests
+//! ([`slot_tests`]), which the interpreter runs without a stack and without a branch.
 
 use crate::op::{Op, Rel};
 use alloc::vec;

@@ -1,12 +1,15 @@
 //! The bytecode interpreter: in go a verified [`Policy`], a function and a [`Record`]; out come the
 //! conditions of the function's clauses in a [`ClauseBits`].
 //!
-//! It runs the ops the verifier decoded (never bytes), with common idioms fused into one dispatch and
-//! unobservable short circuits if-converted (`fuse.rs`), on a fixed-size operand stack and locals
-//! array on the Rust stack: no heap allocation, no panic, and at most as many steps as the function
-//! has instructions (jumps only go forward). Record reads that the verifier already proved in range
-//! are still checked, because safe Rust indexes with bounds checks anyway; they return
-//! [`EvalError::Corrupt`] instead of panicking.
+//! It runs the ops the verifier decoded (never bytes), with common idioms fused into one dispatch,
+//! comparisons with constants decided at load time as slot tests, and unobservable short circuits
+//! if-converted (`fuse.rs`), on a fixed-size operand stack and locals array on the Rust stack: no
+//! heap allocation, no panic, and at most as many steps as the function has instructions (jumps
+//! only go forward). A function made only of slot tests (typically rails, health rules, ring
+//! filters) runs as a loop of independent tests instead ([`run_tests`]); the conditions of a
+//! function whose clauses lie in one word are gathered in registers and stored once. Record reads
+//! that the verifier already proved in range are still checked, because safe Rust indexes with
+//! bounds checks anyway; they return [`EvalError::Corrupt`] instead of panicking.
 
 use crate::artifact::{MAX_LOCALS, MAX_STACK};
 use crate::verify::{FnId, Policy, Prepared};
