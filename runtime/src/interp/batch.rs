@@ -21,8 +21,8 @@
 //! error flag first — so lanes do not mask values to zero on error as the scalar interpreter does.
 
 use super::{
-    ClauseBits, Cmp, EvalError, Inst, Num, Record, Row, SMALL, check_required, exec, finite,
-    set_of, word_masks,
+    ClauseBits, Cmp, EvalError, Inst, Num, Record, Row, SMALL, TestFlags, check_required, exec,
+    finite, set_of, word_masks,
 };
 use crate::artifact::{MAX_LOCALS, MAX_STACK};
 use crate::verify::{FnId, Policy, Prepared};
@@ -272,9 +272,9 @@ fn scalar_block(
         let record = Record { slots, missing };
         let mut row = Row { truth, error };
         if small {
-            exec::<SMALL, SMALL>(&prep.insts, consts, &record, &mut row)?;
+            exec::<SMALL, SMALL>(&prep.insts, consts, &record, &mut row, prep.word)?;
         } else {
-            exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, &record, &mut row)?;
+            exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, &record, &mut row, prep.word)?;
         }
     }
     Ok(())
@@ -365,25 +365,6 @@ fn le_of(num: Num) -> Cmp {
         Num::I => Cmp::LeI,
         Num::U => Cmp::LeU,
         Num::F => Cmp::LeF,
-    }
-}
-
-/// `c` with its operands swapped: `a c b == b (swapped c) a`.
-fn swapped(c: Cmp) -> Cmp {
-    match c {
-        Cmp::LtI => Cmp::GtI,
-        Cmp::LeI => Cmp::GeI,
-        Cmp::GtI => Cmp::LtI,
-        Cmp::GeI => Cmp::LeI,
-        Cmp::LtU => Cmp::GtU,
-        Cmp::LeU => Cmp::GeU,
-        Cmp::GtU => Cmp::LtU,
-        Cmp::GeU => Cmp::LeU,
-        Cmp::LtF => Cmp::GtF,
-        Cmp::LeF => Cmp::GeF,
-        Cmp::GtF => Cmp::LtF,
-        Cmp::GeF => Cmp::LeF,
-        symmetric => symmetric,
     }
 }
 
@@ -751,6 +732,26 @@ impl<const S: usize, const L: usize, const B: usize> State<S, L, B> {
             }
         };
 
+        // Lanes whose slot `s` passes the test (see `fuse::Test`).
+        let test_mask = |f: TestFlags, s: u16, lo: u64, span: u64| -> u64 {
+            let s_ = usize::from(s);
+            let hit = block
+                .slots
+                .chunks_exact(block.rl.max(1))
+                .take(n)
+                .enumerate()
+                .fold(0u64, |m, (l, rec)| {
+                    let x = rec.get(s_).copied().unwrap_or(0);
+                    m | u64::from(f.holds(x, lo, span)) << l
+                });
+            if f.optional() {
+                let gone = missing_mask(s);
+                (hit & !gone) | (gone & u64::from(f.if_missing()).wrapping_neg())
+            } else {
+                hit
+            }
+        };
+
         // Stack entry `i` from the top (1 = the top).
         macro_rules! at {
             ($i:expr) => {
@@ -826,45 +827,33 @@ impl<const S: usize, const L: usize, const B: usize> State<S, L, B> {
                 }};
             }
             match inst {
-                Inst::CmpSK(c, s, k) => {
-                    let m = slot_cmp(c, s, konst(k)?);
+                Inst::Test(f, s, lo, span) => {
+                    let m = test_mask(f, s, lo, span);
                     self.put_mask(at!(0), m, 0, act, all);
                     sp = sp.wrapping_add(1);
                 }
-                Inst::CmpK(c, k) => {
-                    let (i, k) = (at!(1), konst(k)?);
+                Inst::TestTop(f, lo, span) => {
+                    let i = at!(1);
                     self.materialize(i);
                     let x = self.vals.get(i).ok_or(corrupt)?;
-                    let m = cmp_mask(c, x, |_| k);
+                    let m = mask1(x, |x| f.holds(x, lo, span));
                     let e = self.err(i);
                     self.put_mask(i, m, e, act, all);
                 }
-                Inst::BetweenSKK(num, s, lo, hi) => {
-                    let le = le_of(num);
-                    let m = slot_cmp(swapped(le), s, konst(lo)?) & slot_cmp(le, s, konst(hi)?);
-                    self.put_mask(at!(0), m, 0, act, all);
-                    sp = sp.wrapping_add(1);
-                }
-                Inst::CmpSKEmit(c, s, k, clause) => {
-                    let m = slot_cmp(c, s, konst(k)?);
+                Inst::TestEmit(f, s, clause, lo, span) => {
+                    let m = test_mask(f, s, lo, span);
                     emit!(clause, m & act, 0);
                 }
-                Inst::ScopedCmpEmit(c, s, k, clause) | Inst::AndCmpSKEmit(c, s, k, clause) => {
+                Inst::ScopedTestEmit(f, s, clause, lo, span)
+                | Inst::AndTestEmit(f, s, clause, lo, span) => {
                     let i = at!(1);
-                    let cond = slot_cmp(c, s, konst(k)?);
+                    let cond = test_mask(f, s, lo, span);
                     let (te, top) = (self.err(i), self.truth_of(i));
                     emit!(clause, cond & !te & top & act, cond & te & act);
                     // A scope stays for its next clause; the first operand of an `and` is used up.
-                    if let Inst::AndCmpSKEmit(..) = inst {
+                    if let Inst::AndTestEmit(..) = inst {
                         sp = sp.wrapping_sub(1);
                     }
-                }
-                Inst::AndNotSEmit(s, clause) => {
-                    let i = at!(1);
-                    let cond = slot_cmp(Cmp::Eq, s, 0);
-                    let (te, top) = (self.err(i), self.truth_of(i));
-                    emit!(clause, cond & !te & top & act, cond & te & act);
-                    sp = sp.wrapping_sub(1);
                 }
                 Inst::LoadOrK(s, k) => {
                     let (gone, default) = (missing_mask(s), konst(k)?);

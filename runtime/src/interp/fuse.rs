@@ -19,6 +19,13 @@
 //!
 //! Once a rule scope's jump is gone, its last clause drops the scope's copy: `Dup; E; And; Emit c;
 //! Pop` runs as `E; And; Emit c` (see [`drop_last_scope_copies`]).
+//!
+//! Comparisons of a record slot with constants are decided here, once, as *slot tests* (see
+//! [`Test`]): an interval of keys with the constants inlined in the instruction, so that running
+//! one is a load, a subtraction and an unsigned comparison for every kind of number. A test and
+//! what consumes it (`Emit`, `And; Emit`, a rule scope's `Dup … And; Emit`) is one instruction. A
+//! function whose code is then only slot tests is also laid out as independent tests
+//! ([`slot_tests`]), which the interpreter runs without a stack and without a branch.
 
 use crate::op::{Op, Rel};
 use alloc::vec;
@@ -114,6 +121,161 @@ impl Num {
     }
 }
 
+/// The flags of a slot test: whether keys are float keys, whether the slot is optional, and the
+/// test's result when that slot is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TestFlags(u8);
+
+impl TestFlags {
+    const FLOAT: u8 = 1;
+    const OPTIONAL: u8 = 2;
+    const IF_MISSING: u8 = 4;
+
+    #[inline(always)]
+    pub(crate) fn float(self) -> bool {
+        self.0 & TestFlags::FLOAT != 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn optional(self) -> bool {
+        self.0 & TestFlags::OPTIONAL != 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn if_missing(self) -> bool {
+        self.0 & TestFlags::IF_MISSING != 0
+    }
+
+    /// Whether value `x` passes the test `(float, lo, span)` (see [`Test`]).
+    #[inline(always)]
+    pub(crate) fn holds(self, x: u64, lo: u64, span: u64) -> bool {
+        // Float keys flip a negative value's magnitude bits (a shift of the sign, no branch).
+        let flip = (((x as i64) >> 63) as u64 >> 1) & u64::from(self.float()).wrapping_neg();
+        (x ^ flip).wrapping_sub(lo) <= span
+    }
+}
+
+/// A slot test, decided at load time from a comparison with constants: slot `s` passes when its
+/// *key* lies in the wrapping interval `lo ..= lo + span` (`key - lo <= span`, unsigned and
+/// wrapping), and gets a fixed result when it is an optional slot that is missing (`LoadOr s; Const
+/// d …` tests the default `d`, `Known s` is a test that every present value passes).
+///
+/// A key is the slot's bits, except for floats: a negative float has its 63 magnitude bits flipped,
+/// so that the keys of non-NaN floats, read as signed integers, are in IEEE order (`-0.0` just below
+/// `+0.0`, NaNs beyond the infinities). Every comparison with a constant (`<`, `<=`, `>`, `>=`,
+/// `==`, `!=` of ints, versions and floats, bit equality), `between` two constants, membership of a
+/// run of consecutive integers, `not x` and `not` of any of these is then an interval of keys (an
+/// interval of signed integers is a wrapping interval of unsigned ones): one subtraction and one
+/// unsigned comparison, with no constant-pool load, no per-comparison dispatch and no branch. A test
+/// that no value passes (`x < -inf`, a NaN constant, `between 5 and 1`) is not an interval: those
+/// ops stay unfused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Test {
+    flags: TestFlags,
+    lo: u64,
+    span: u64,
+}
+
+impl Test {
+    /// The keys from `lo` to `hi` in `num`'s order; `None` when there are none.
+    fn keys(num: Num, lo: u64, hi: u64) -> Option<Test> {
+        let ordered = match num {
+            Num::U => lo <= hi,
+            Num::I | Num::F => lo as i64 <= hi as i64,
+        };
+        ordered.then(|| Test {
+            flags: TestFlags(if num == Num::F { TestFlags::FLOAT } else { 0 }),
+            lo,
+            span: hi.wrapping_sub(lo),
+        })
+    }
+
+    /// The values a test rejects; `None` when it accepts every value.
+    fn not(self) -> Option<Test> {
+        (self.span != u64::MAX).then(|| Test {
+            flags: self.flags,
+            lo: self.lo.wrapping_add(self.span).wrapping_add(1),
+            span: u64::MAX - self.span - 1,
+        })
+    }
+
+    /// `x cmp k`.
+    fn cmp(c: Cmp, k: u64) -> Option<Test> {
+        use Cmp::*;
+        let num = match c {
+            Eq | Ne | LtU | LeU | GtU | GeU => Num::U,
+            LtI | LeI | GtI | GeI => Num::I,
+            EqF | NeF | LtF | LeF | GtF | GeF => Num::F,
+        };
+        let (kl, kh) = num.keys_of(k)?;
+        let (min, max) = num.bounds();
+        match c {
+            LtI | LtU | LtF if kl == min => None,
+            GtI | GtU | GtF if kh == max => None,
+            LtI | LtU | LtF => Test::keys(num, min, kl.wrapping_sub(1)),
+            LeI | LeU | LeF => Test::keys(num, min, kh),
+            GtI | GtU | GtF => Test::keys(num, kh.wrapping_add(1), max),
+            GeI | GeU | GeF => Test::keys(num, kl, max),
+            Eq | EqF => Test::keys(num, kl, kh),
+            Ne | NeF => Test::keys(num, kl, kh)?.not(),
+        }
+    }
+
+    /// `lo <= x && x <= hi`.
+    fn between(num: Num, lo: u64, hi: u64) -> Option<Test> {
+        Test::keys(num, num.keys_of(lo)?.0, num.keys_of(hi)?.1)
+    }
+
+    /// `x` is bit-equal to one of `set`: a run of consecutive integers.
+    fn in_set(set: &[u64]) -> Option<Test> {
+        let (lo, hi) = (set.iter().min()?, set.iter().max()?);
+        let mut sorted = set.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let run = u128::from(hi - lo) + 1 == sorted.len() as u128;
+        run.then(|| Test::keys(Num::U, *lo, *hi)).flatten()
+    }
+
+    fn with(self, flags: u8) -> Test {
+        Test {
+            flags: TestFlags(self.flags.0 | flags),
+            ..self
+        }
+    }
+}
+
+impl Num {
+    /// The least and greatest key of a non-NaN value.
+    fn bounds(self) -> (u64, u64) {
+        match self {
+            Num::I => (i64::MIN as u64, i64::MAX as u64),
+            Num::U => (0, u64::MAX),
+            Num::F => (
+                float_key(f64::NEG_INFINITY.to_bits()),
+                float_key(f64::INFINITY.to_bits()),
+            ),
+        }
+    }
+
+    /// The least and greatest key of the values equal to `k` (two for a float zero); `None` for a
+    /// NaN, which equals nothing.
+    fn keys_of(self, k: u64) -> Option<(u64, u64)> {
+        match self {
+            Num::F if f64::from_bits(k).is_nan() => None,
+            Num::F if k << 1 == 0 => Some((float_key(SIGN), float_key(0))),
+            Num::F => Some((float_key(k), float_key(k))),
+            Num::I | Num::U => Some((k, k)),
+        }
+    }
+}
+
+const SIGN: u64 = 1 << 63;
+
+/// The key of float bits (see [`Test`]).
+fn float_key(x: u64) -> u64 {
+    x ^ (((x as i64) >> 63) as u64 >> 1)
+}
+
 /// Generates [`Inst`]: one variant per op of the table, plus the fused groups.
 macro_rules! insts {
     ($(
@@ -126,28 +288,25 @@ macro_rules! insts {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub(crate) enum Inst {
             $( $(#[doc = $doc])* $name $( ( $($ty),+ ) )?, )*
-            /// `Load s; Const k; <cmp>`: push `slot[s] cmp consts[k]`.
-            CmpSK(Cmp, u16, u16),
-            /// `Const k; <cmp>`: replace the top `x` with `x cmp consts[k]`.
-            CmpK(Cmp, u16),
-            /// `Load s; Const lo; Const hi; Between…`: push `lo <= slot[s] <= hi`.
-            BetweenSKK(Num, u16, u16, u16),
+            /// `<test>` (see [`Test`]): push whether slot `s` passes the test.
+            Test(TestFlags, u16, u64, u64),
+            /// `<test>; Emit c`: emit whether slot `s` passes the test as clause `c`.
+            TestEmit(TestFlags, u16, u16, u64, u64),
+            /// `Dup; <test>; And; Emit c`: emit `top and <test>` as clause `c`, keeping the top (a
+            /// rule scope).
+            ScopedTestEmit(TestFlags, u16, u16, u64, u64),
+            /// `<test>; And; Emit c`: emit `top and <test>` as clause `c`, popping the top (the first
+            /// operand of an `and`).
+            AndTestEmit(TestFlags, u16, u16, u64, u64),
+            /// `Const k; <cmp>`: replace the top `x` with whether it passes the test (`x cmp k`; an
+            /// error stays an error). The flags' slot bits are unused.
+            TestTop(TestFlags, u64, u64),
             /// `Load s; InSet… k n`: push whether `slot[s]` is in `consts[k .. k + n]` (`true`: IEEE).
             InSetS(bool, u16, u16, u16),
             /// `LoadOr s +1; Const k`: push slot `s`, or `consts[k]` when it is missing.
             LoadOrK(u16, u16),
             /// `And; Emit c`: a rule's scope and a clause's condition, emitted.
             AndEmit(u16),
-            /// `Load s; Const k; <cmp>; Emit c`: emit `slot[s] cmp consts[k]` as clause `c`.
-            CmpSKEmit(Cmp, u16, u16, u16),
-            /// `Dup; Load s; Const k; <cmp>; And; Emit c`: emit `top and slot[s] cmp consts[k]` as
-            /// clause `c`, keeping the top (a rule scope).
-            ScopedCmpEmit(Cmp, u16, u16, u16),
-            /// `Load s; Not; And; Emit c`: emit `top and not slot[s]` as clause `c`, popping the top.
-            AndNotSEmit(u16, u16),
-            /// `Load s; Const k; <cmp>; And; Emit c`: emit `top and slot[s] cmp consts[k]` as clause
-            /// `c`, popping the top (the second operand of an `and`).
-            AndCmpSKEmit(Cmp, u16, u16, u16),
             /// `Not; And; Emit c`: emit `below and not top` as clause `c`, popping both.
             AndNotEmit(u16),
         }
@@ -163,6 +322,86 @@ macro_rules! insts {
 }
 
 crate::op::op_table!(insts);
+
+/// A slot test of code made only of slot tests, as [`slot_tests`] lays it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotTest {
+    pub flags: TestFlags,
+    pub slot: u16,
+    /// What a value's sign, spread over its bits, flips to make its key: the magnitude bits for
+    /// floats, nothing otherwise (`TestFlags::holds` without a per-value flag test).
+    pub flip: u64,
+    pub lo: u64,
+    pub span: u64,
+    /// The clause it emits (one bit of the function's word), or 0.
+    pub set: u64,
+    /// Every clause but those that `and` it with their own test (it was on top of the stack when
+    /// they were emitted), which are false when it fails.
+    pub keep: u64,
+}
+
+impl SlotTest {
+    /// Whether value `x` passes (`TestFlags::holds`).
+    #[inline(always)]
+    pub(crate) fn holds(&self, x: u64) -> bool {
+        (x ^ (((x as i64) >> 63) as u64 & self.flip)).wrapping_sub(self.lo) <= self.span
+    }
+}
+
+/// Code made only of slot tests that push or emit (`Test`, `TestEmit`, `ScopedTestEmit`,
+/// `AndTestEmit`; not `TestTop`, which tests a computed value that may be erroneous), with its
+/// clauses in one word (`word`, see `Prepared::word`), each emitted at most once, as independent
+/// tests; `None` for any other code.
+///
+/// No slot test is erroneous, so neither is any stack entry or condition, and since the stack only
+/// ever holds single pushed tests, every emitted condition is one test or the `and` of two: clause
+/// `c` is true when its own test passes and the test on top of the stack at its `Emit` (if it
+/// reads one) does too. So each test gets the clause it emits (`set`) and the clauses that read it
+/// (`keep` clears them), the stack goes away, and the tests can run in any order without a branch.
+pub(crate) fn slot_tests(insts: &[Inst], word: Option<(usize, u64)>) -> Option<Vec<SlotTest>> {
+    let (_, clauses) = word?;
+    let mut tests: Vec<SlotTest> = Vec::with_capacity(insts.len());
+    // Indices (in `tests`) of the pushed tests on the stack.
+    let mut stack: Vec<usize> = Vec::new();
+    let mut emitted = 0u64;
+    for inst in insts {
+        let (flags, slot, emit, lo, span) = match *inst {
+            Inst::Test(f, s, lo, span) => (f, s, None, lo, span),
+            Inst::TestEmit(f, s, c, lo, span) => (f, s, Some((c, false, false)), lo, span),
+            Inst::ScopedTestEmit(f, s, c, lo, span) => (f, s, Some((c, true, false)), lo, span),
+            Inst::AndTestEmit(f, s, c, lo, span) => (f, s, Some((c, true, true)), lo, span),
+            _ => return None,
+        };
+        let mut set = 0;
+        match emit {
+            None => stack.push(tests.len()),
+            Some((c, and, pop)) => {
+                set = 1u64 << (c % 64);
+                if set & (emitted | !clauses) != 0 {
+                    return None;
+                }
+                emitted |= set;
+                if and {
+                    let top = *stack.last()?;
+                    tests.get_mut(top)?.keep &= !set;
+                }
+                if pop {
+                    stack.pop();
+                }
+            }
+        }
+        tests.push(SlotTest {
+            flags,
+            slot,
+            flip: if flags.float() { u64::MAX >> 1 } else { 0 },
+            lo,
+            span,
+            set,
+            keep: u64::MAX,
+        });
+    }
+    Some(tests)
+}
 
 /// Jumps that may be dropped (see the module header): `drop[j]` for a `JumpIf…` at `j`. Native code
 /// drops the same jumps (their selects would cost more than the code they skip).
@@ -475,8 +714,9 @@ fn scope_is_unobservable(
         .is_none_or(|st| st.len() == 1)
 }
 
-/// Fuses `code` (verified, jumps counted in instructions) into instructions, re-counting jumps.
-pub(crate) fn fuse(code: &[Op]) -> Vec<Inst> {
+/// Fuses `code` (verified, jumps counted in instructions, constants `consts`) into instructions,
+/// re-counting jumps.
+pub(crate) fn fuse(code: &[Op], consts: &[u64]) -> Vec<Inst> {
     let n = code.len();
     let mut drop = droppable_jumps(code);
     drop_last_scope_copies(code, &mut drop);
@@ -498,11 +738,15 @@ pub(crate) fn fuse(code: &[Op]) -> Vec<Inst> {
     }
     let target_of =
         |orig: usize, d: u16| kept_at.get(orig + 1 + usize::from(d)).copied().unwrap_or(m);
-    // Kept ops that a jump lands on (`m` is the end): a fused group may start there, not continue.
-    let mut target = vec![false; m + 1];
+    // How many jumps land on each kept op (`m` is the end): a fused group may start there, and
+    // contain only the landing of its own `LoadOr`.
+    let mut landings = vec![0usize; m + 1];
     for &(orig, op) in &kept {
-        if let Some(slot) = op.branch().and_then(|d| target.get_mut(target_of(orig, d))) {
-            *slot = true;
+        if let Some(slot) = op
+            .branch()
+            .and_then(|d| landings.get_mut(target_of(orig, d)))
+        {
+            *slot += 1;
         }
     }
     let ops: Vec<Op> = kept.iter().map(|&(_, op)| op).collect();
@@ -514,15 +758,22 @@ pub(crate) fn fuse(code: &[Op]) -> Vec<Inst> {
     let mut k = 0;
     while let Some(window) = ops.get(k..) {
         let Some(&op) = window.first() else { break };
-        let free = |len: usize| (k + 1..k + len).all(|j| !target.get(j).copied().unwrap_or(true));
-        // `LoadOr s 1` counts original ops: the `Const` must follow it there too.
-        let contiguous = |inst: &Inst| {
-            !matches!(inst, Inst::LoadOrK(..))
-                || kept.get(k).map(|p| p.0 + 1) == kept.get(k + 1).map(|p| p.0)
+        // No jump lands inside the group but its own `LoadOr`'s, after the op that `LoadOr`
+        // skips; and that op followed the `LoadOr` in the original code too (`LoadOr s 1` counts
+        // original ops).
+        let fits = |len: usize, own: Option<usize>| {
+            let alone = (k + 1..k + len).all(|j| {
+                let mine = usize::from(own == Some(j - k));
+                landings.get(j).copied().unwrap_or(usize::MAX) == mine
+            });
+            let orig = |j: usize| kept.get(j).map(|p| p.0);
+            let contiguous =
+                own.is_none_or(|o| o >= 2 && orig(k + o - 2).map(|i| i + 1) == orig(k + o - 1));
+            alone && contiguous
         };
-        let fused = group(window).filter(|(inst, len)| free(*len) && contiguous(inst));
+        let fused = group(window, consts).filter(|&(_, len, own)| fits(len, own));
         let (inst, len) = match fused {
-            Some(fused) => (Ok(fused.0), fused.1),
+            Some((inst, len, _)) => (Ok(inst), len),
             None if op.branch().is_some() => (Err((kept.get(k).map_or(0, |p| p.0), op)), 1),
             None => (Ok(Inst::from_op(op)), 1),
         };
@@ -549,32 +800,111 @@ pub(crate) fn fuse(code: &[Op]) -> Vec<Inst> {
         .collect()
 }
 
-/// The fused group that starts `window`, longest first, with its length in ops.
-fn group(window: &[Op]) -> Option<(Inst, usize)> {
+/// The slot test that starts `window`: the slot, the test and its length in ops, and the offset
+/// of its `LoadOr`'s landing (an optional slot's default is the op that `LoadOr` skips).
+fn test_at(window: &[Op], consts: &[u64]) -> Option<(u16, Test, usize, Option<usize>)> {
     use Op::*;
+    let konst = |k: u16| consts.get(usize::from(k)).copied();
+    let (s, default, at) = match *window {
+        // Present: every value passes; a missing slot does not.
+        [Known(s), ..] => (s, Some(None), 1),
+        [Load(s), ..] => (s, None, 1),
+        [LoadOr(s, 1), Const(d), ..] => (s, Some(Some(konst(d)?)), 2),
+        _ => return None,
+    };
+    let rest = window.get(at..)?;
+    let cmp = rest.get(1).copied().and_then(Cmp::of);
+    // The test, its ops after the source, and its result on the default (`None` for `Known`).
+    let (test, mut len, on_default) = match (rest, cmp) {
+        _ if matches!(window.first(), Some(Known(_))) => {
+            (Test::keys(Num::U, 0, u64::MAX)?, 0, None)
+        }
+        ([Const(k), ..], Some(c)) => {
+            let k = konst(*k)?;
+            (Test::cmp(c, k)?, 2, default.flatten().map(|d| c.eval(d, k)))
+        }
+        (
+            [
+                Const(lo),
+                Const(hi),
+                op @ (BetweenI | BetweenU | BetweenF),
+                ..,
+            ],
+            _,
+        ) => {
+            let num = match op {
+                BetweenI => Num::I,
+                BetweenU => Num::U,
+                _ => Num::F,
+            };
+            let (lo, hi) = (konst(*lo)?, konst(*hi)?);
+            let on = default.flatten().map(|d| num.le(lo, d) && num.le(d, hi));
+            (Test::between(num, lo, hi)?, 3, on)
+        }
+        ([InSetI(k, n), ..], _) => {
+            let set = crate::interp::set_of(consts, *k, *n)?;
+            (
+                Test::in_set(set)?,
+                1,
+                default.flatten().map(|d| set.contains(&d)),
+            )
+        }
+        ([Not, ..], _) => (
+            Test::keys(Num::U, 0, 0)?,
+            1,
+            default.flatten().map(|d| d == 0),
+        ),
+        _ => return None,
+    };
+    // `not` of a test (never erroneous) is the other keys.
+    let (mut test, mut on_default) = (test, on_default.unwrap_or(false));
+    while rest.get(len) == Some(&Not) {
+        let Some(not) = test.not() else { break };
+        (test, on_default, len) = (not, !on_default, len + 1);
+    }
+    if default.is_some() {
+        let missing = if on_default { TestFlags::IF_MISSING } else { 0 };
+        test = test.with(TestFlags::OPTIONAL | missing);
+    }
+    let own = matches!(window.first(), Some(LoadOr(..))).then_some(2);
+    Some((s, test, at + len, own))
+}
+
+/// The fused group that starts `window`, longest first: the instruction, its length in ops and the
+/// offset of its own `LoadOr`'s landing.
+fn group(window: &[Op], consts: &[u64]) -> Option<(Inst, usize, Option<usize>)> {
+    use Op::*;
+    let scoped = usize::from(window.first() == Some(&Dup));
+    if let Some((s, t, n, own)) = window.get(scoped..).and_then(|w| test_at(w, consts)) {
+        let (f, lo, span) = (t.flags, t.lo, t.span);
+        let own = own.map(|o| o + scoped);
+        let after = window.get(scoped + n..).unwrap_or_default();
+        match (after, scoped == 1) {
+            ([And, Emit(c), ..], true) => {
+                return Some((Inst::ScopedTestEmit(f, s, *c, lo, span), n + 3, own));
+            }
+            ([And, Emit(c), ..], false) => {
+                return Some((Inst::AndTestEmit(f, s, *c, lo, span), n + 2, own));
+            }
+            ([Emit(c), ..], false) => {
+                return Some((Inst::TestEmit(f, s, *c, lo, span), n + 1, own));
+            }
+            (_, false) => return Some((Inst::Test(f, s, lo, span), n, own)),
+            (_, true) => {}
+        }
+    }
     let cmp = |i: usize| window.get(i).copied().and_then(Cmp::of);
     Some(match *window {
-        [Dup, Load(s), Const(k), _, And, Emit(c), ..] if cmp(3).is_some() => {
-            (Inst::ScopedCmpEmit(cmp(3)?, s, k, c), 6)
-        }
-        [Load(s), Const(k), _, And, Emit(c), ..] if cmp(2).is_some() => {
-            (Inst::AndCmpSKEmit(cmp(2)?, s, k, c), 5)
-        }
-        [Load(s), Const(k), _, Emit(c), ..] if cmp(2).is_some() => {
-            (Inst::CmpSKEmit(cmp(2)?, s, k, c), 4)
-        }
-        [Load(s), Const(lo), Const(hi), BetweenI, ..] => (Inst::BetweenSKK(Num::I, s, lo, hi), 4),
-        [Load(s), Const(lo), Const(hi), BetweenU, ..] => (Inst::BetweenSKK(Num::U, s, lo, hi), 4),
-        [Load(s), Const(lo), Const(hi), BetweenF, ..] => (Inst::BetweenSKK(Num::F, s, lo, hi), 4),
-        [Load(s), Not, And, Emit(c), ..] => (Inst::AndNotSEmit(s, c), 4),
-        [Load(s), Const(k), _, ..] if cmp(2).is_some() => (Inst::CmpSK(cmp(2)?, s, k), 3),
-        [Load(s), InSetI(k, n), ..] => (Inst::InSetS(false, s, k, n), 2),
-        [Load(s), InSetF(k, n), ..] => (Inst::InSetS(true, s, k, n), 2),
+        [Load(s), InSetI(k, n), ..] => (Inst::InSetS(false, s, k, n), 2, None),
+        [Load(s), InSetF(k, n), ..] => (Inst::InSetS(true, s, k, n), 2, None),
         // `x ?? k`: the jump skips exactly the `Const`.
-        [LoadOr(s, 1), Const(k), ..] => (Inst::LoadOrK(s, k), 2),
-        [Const(k), _, ..] if cmp(1).is_some() => (Inst::CmpK(cmp(1)?, k), 2),
-        [Not, And, Emit(c), ..] => (Inst::AndNotEmit(c), 3),
-        [And, Emit(c), ..] => (Inst::AndEmit(c), 2),
+        [LoadOr(s, 1), Const(k), ..] => (Inst::LoadOrK(s, k), 2, Some(2)),
+        [Const(k), _, ..] if cmp(1).is_some() => {
+            let t = Test::cmp(cmp(1)?, *consts.get(usize::from(k))?)?;
+            (Inst::TestTop(t.flags, t.lo, t.span), 2, None)
+        }
+        [Not, And, Emit(c), ..] => (Inst::AndNotEmit(c), 3, None),
+        [And, Emit(c), ..] => (Inst::AndEmit(c), 2, None),
         _ => return None,
     })
 }

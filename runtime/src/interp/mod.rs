@@ -1,12 +1,15 @@
 //! The bytecode interpreter: in go a verified [`Policy`], a function and a [`Record`]; out come the
 //! conditions of the function's clauses in a [`ClauseBits`].
 //!
-//! It runs the ops the verifier decoded (never bytes), with common idioms fused into one dispatch and
-//! unobservable short circuits if-converted (`fuse.rs`), on a fixed-size operand stack and locals
-//! array on the Rust stack: no heap allocation, no panic, and at most as many steps as the function
-//! has instructions (jumps only go forward). Record reads that the verifier already proved in range
-//! are still checked, because safe Rust indexes with bounds checks anyway; they return
-//! [`EvalError::Corrupt`] instead of panicking.
+//! It runs the ops the verifier decoded (never bytes), with common idioms fused into one dispatch,
+//! comparisons with constants decided at load time as slot tests, and unobservable short circuits
+//! if-converted (`fuse.rs`), on a fixed-size operand stack and locals array on the Rust stack: no
+//! heap allocation, no panic, and at most as many steps as the function has instructions (jumps
+//! only go forward). A function made only of slot tests (typically rails, health rules, ring
+//! filters) runs as a loop of independent tests instead ([`run_tests`]); the conditions of a
+//! function whose clauses lie in one word are gathered in registers and stored once. Record reads
+//! that the verifier already proved in range are still checked, because safe Rust indexes with
+//! bounds checks anyway; they return [`EvalError::Corrupt`] instead of panicking.
 
 use crate::artifact::{MAX_LOCALS, MAX_STACK};
 use crate::verify::{FnId, Policy, Prepared};
@@ -25,7 +28,7 @@ pub(crate) use batch::check_batch;
 pub use batch::run_batch;
 #[cfg(feature = "native")]
 pub(crate) use fuse::droppable_jumps;
-pub(crate) use fuse::{Cmp, Inst, Num, fuse};
+pub(crate) use fuse::{Cmp, Inst, Num, SlotTest, TestFlags, fuse, slot_tests};
 
 /// Index of a clause in the artifact's clause table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,18 +176,6 @@ impl ClauseBits {
         }
     }
 
-    /// `Emit`'s store, without branches on the condition: `truth` and `error` are never both set.
-    #[inline(always)]
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
-        let i = usize::from(c);
-        let (w, shift) = (i / 64, i % 64);
-        let m = 1u64 << shift;
-        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
-            *t = (*t & !m) | (u64::from(truth) << shift);
-            *e = (*e & !m) | (u64::from(error) << shift);
-        }
-    }
-
     /// Makes the clauses `range` false (clipped to the clauses covered).
     pub fn clear_range(&mut self, range: Range<usize>) {
         for (w, mask) in word_masks(range.start..range.end.min(self.len)) {
@@ -247,7 +238,7 @@ impl ClauseBits {
 
 /// The word and mask of a non-empty bit range within one word.
 #[inline(always)]
-fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
+pub(crate) fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
     let (start, end) = (range.start, range.end);
     if start >= end || start / 64 != (end - 1) / 64 {
         return None;
@@ -263,13 +254,36 @@ fn one_word(range: &Range<usize>) -> Option<(usize, u64)> {
 
 /// Where `Emit` records a condition: a [`ClauseBits`], or one record's row of a batch output.
 pub(crate) trait Sink {
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool);
+    /// Truth and error word `w`.
+    fn word(&mut self, w: usize) -> Option<(&mut u64, &mut u64)>;
+
+    /// `Emit`'s store, without branches on the condition: `truth` and `error` are never both set.
+    #[inline(always)]
+    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
+        let i = usize::from(c);
+        let shift = i % 64;
+        self.put_word(
+            i / 64,
+            1 << shift,
+            u64::from(truth) << shift,
+            u64::from(error) << shift,
+        );
+    }
+
+    /// Replaces the bits `mask` of word `w` with those of `truth` and `error`.
+    #[inline(always)]
+    fn put_word(&mut self, w: usize, mask: u64, truth: u64, error: u64) {
+        if let Some((t, e)) = self.word(w) {
+            *t = (*t & !mask) | (truth & mask);
+            *e = (*e & !mask) | (error & mask);
+        }
+    }
 }
 
 impl Sink for ClauseBits {
     #[inline(always)]
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
-        ClauseBits::set_bits(self, c, truth, error);
+    fn word(&mut self, w: usize) -> Option<(&mut u64, &mut u64)> {
+        self.truth.get_mut(w).zip(self.error.get_mut(w))
     }
 }
 
@@ -281,14 +295,8 @@ pub(crate) struct Row<'a> {
 
 impl Sink for Row<'_> {
     #[inline(always)]
-    fn set_bits(&mut self, c: u16, truth: bool, error: bool) {
-        let i = usize::from(c);
-        let (w, shift) = (i / 64, i % 64);
-        let m = 1u64 << shift;
-        if let (Some(t), Some(e)) = (self.truth.get_mut(w), self.error.get_mut(w)) {
-            *t = (*t & !m) | (u64::from(truth) << shift);
-            *e = (*e & !m) | (u64::from(error) << shift);
-        }
+    fn word(&mut self, w: usize) -> Option<(&mut u64, &mut u64)> {
+        self.truth.get_mut(w).zip(self.error.get_mut(w))
     }
 }
 
@@ -460,13 +468,72 @@ pub fn run(
     out: &mut ClauseBits,
 ) -> Result<(), EvalError> {
     let prep = check_record(policy, f, record, out)?;
-    out.clear_range(prep.clauses.clone());
-    let consts = &policy.artifact().consts;
-    if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
-        exec::<SMALL, SMALL>(&prep.insts, consts, record, out)
-    } else {
-        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out)
+    // Clauses in one word are gathered in registers and stored at the end, over the old bits.
+    if prep.word.is_none() {
+        out.clear_range(prep.clauses.clone());
     }
+    if let (Some(tests), Some(word)) = (&prep.tests, prep.word) {
+        return run_tests(tests, record, out, word);
+    }
+    let consts = &policy.artifact().consts;
+    let done = if usize::from(prep.max_stack) <= SMALL && usize::from(prep.n_locals) <= SMALL {
+        exec::<SMALL, SMALL>(&prep.insts, consts, record, out, prep.word)
+    } else {
+        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, consts, record, out, prep.word)
+    };
+    if done.is_err() {
+        out.clear_range(prep.clauses.clone());
+    }
+    done
+}
+
+/// Runs code made only of slot tests, laid out by [`slot_tests`], whose clauses lie in word `w`
+/// (bits `mask`): each test that fails clears the clauses that read it, each that passes sets the
+/// clause it emits; no condition is erroneous. The word is stored at the end over the old bits.
+#[inline]
+fn run_tests(
+    tests: &[SlotTest],
+    record: &Record,
+    out: &mut impl Sink,
+    (w, mask): (usize, u64),
+) -> Result<(), EvalError> {
+    let (mut truth, mut keep) = (0u64, u64::MAX);
+    for (pc, t) in tests.iter().enumerate() {
+        let x = record.slots.get(usize::from(t.slot));
+        let hit = t.holds(*x.ok_or(EvalError::Corrupt { instruction: pc })?);
+        let hit = if t.flags.optional() {
+            let gone = is_missing(record.missing, t.slot);
+            (hit & !gone) | (t.flags.if_missing() & gone)
+        } else {
+            hit
+        };
+        // All ones when the test passes.
+        let pass = u64::from(hit).wrapping_neg();
+        truth |= t.set & pass;
+        keep &= t.keep | pass;
+    }
+    out.put_word(w, mask, truth & keep, 0);
+    Ok(())
+}
+
+/// Whether slot `s` of `record` passes the test (see `fuse::Test`); an optional slot that is missing
+/// gets the flags' fixed result. `None` for a slot past the record.
+#[inline(always)]
+fn slot_test(record: &Record, f: TestFlags, s: u16, lo: u64, span: u64) -> Option<bool> {
+    let hit = f.holds(*record.slots.get(usize::from(s))?, lo, span);
+    Some(if f.optional() {
+        let gone = is_missing(record.missing, s);
+        (hit & !gone) | (f.if_missing() & gone)
+    } else {
+        hit
+    })
+}
+
+/// Whether the missing mask marks slot `s`.
+#[inline(always)]
+fn is_missing(missing: &[u64], s: u16) -> bool {
+    let s = usize::from(s);
+    missing.get(s / 64).is_some_and(|w| w >> (s % 64) & 1 != 0)
 }
 
 /// The checks `run` makes before running (shared with native code, so that every engine rejects the
@@ -559,8 +626,11 @@ pub(crate) fn exec<const S: usize, const L: usize>(
     consts: &[u64],
     record: &Record,
     out: &mut impl Sink,
+    word: Option<(usize, u64)>,
 ) -> Result<(), EvalError> {
     let stack_mask = S - 1;
+    // The emitted conditions, when the clauses lie in one word (`word`: its index and their mask).
+    let (mut acc_t, mut acc_e) = (0u64, 0u64);
     let slots = record.slots;
     let missing = record.missing;
     let mut vals = [0u64; S];
@@ -591,6 +661,19 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             let i = sp & stack_mask;
             sp = sp.wrapping_sub(1);
             (vals.get(i).copied().unwrap_or(0), errs >> i & 1 != 0)
+        }};
+    }
+    // Records clause `c`'s condition: true, erroneous (never both), else false.
+    macro_rules! emit {
+        ($c:expr, $t:expr, $e:expr) => {{
+            let (c, t, e): (u16, bool, bool) = ($c, $t, $e);
+            if word.is_some() {
+                let shift = c % 64;
+                acc_t = (acc_t & !(1 << shift)) | (u64::from(t) << shift);
+                acc_e = (acc_e & !(1 << shift)) | (u64::from(e) << shift);
+            } else {
+                out.set_bits(c, t, e);
+            }
         }};
     }
     macro_rules! set_top {
@@ -643,55 +726,43 @@ pub(crate) fn exec<const S: usize, const L: usize>(
     }
     let fl = f64::from_bits;
     let int = |v: u64| v as i64;
-    let is_missing = |s: u16| {
-        let s = usize::from(s);
-        missing.get(s / 64).is_some_and(|w| w >> (s % 64) & 1 != 0)
-    };
 
     while let Some(&inst) = code.get(pc) {
         let corrupt = EvalError::Corrupt { instruction: pc };
         pc += 1;
+        // Whether slot `s` passes the test.
+        macro_rules! test {
+            ($f:expr, $s:expr, $lo:expr, $span:expr) => {
+                slot_test(record, $f, $s, $lo, $span).ok_or(corrupt)?
+            };
+        }
         match inst {
-            Inst::CmpSK(c, s, k) => {
-                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                push!(u64::from(c.eval(a, b)), false);
+            Inst::Test(f, s, lo, span) => push!(u64::from(test!(f, s, lo, span)), false),
+            Inst::TestEmit(f, s, clause, lo, span) => {
+                emit!(clause, test!(f, s, lo, span), false);
             }
-            Inst::CmpK(c, k) => {
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                set_top!(u64::from(c.eval(tv, b)), te);
-            }
-            Inst::BetweenSKK(num, s, lo, hi) => {
-                let x = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let lo = *consts.get(usize::from(lo)).ok_or(corrupt)?;
-                let hi = *consts.get(usize::from(hi)).ok_or(corrupt)?;
-                push!(u64::from(num.le(lo, x) && num.le(x, hi)), false);
-            }
-            Inst::CmpSKEmit(c, s, k, clause) => {
-                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                out.set_bits(clause, c.eval(a, b), false);
-            }
-            Inst::ScopedCmpEmit(c, s, k, clause) | Inst::AndCmpSKEmit(c, s, k, clause) => {
-                let a = *slots.get(usize::from(s)).ok_or(corrupt)?;
-                let b = *consts.get(usize::from(k)).ok_or(corrupt)?;
+            Inst::ScopedTestEmit(f, s, clause, lo, span)
+            | Inst::AndTestEmit(f, s, clause, lo, span) => {
                 // `top and cond` with `cond` never erroneous: false wins, else the top decides.
-                let cond = c.eval(a, b);
-                out.set_bits(clause, cond && !te && tv != 0, cond && te);
+                let cond = test!(f, s, lo, span);
+                emit!(clause, cond & !te & (tv != 0), cond & te);
                 // A scope stays for its next clause; the first operand of an `and` is used up.
-                if let Inst::AndCmpSKEmit(..) = inst {
+                if let Inst::AndTestEmit(..) = inst {
                     (tv, te) = pop_below!();
                 }
             }
-            Inst::AndNotSEmit(s, clause) => {
-                let cond = *slots.get(usize::from(s)).ok_or(corrupt)? == 0;
-                out.set_bits(clause, cond && !te && tv != 0, cond && te);
-                (tv, te) = pop_below!();
-            }
+            Inst::TestTop(f, lo, span) => set_top!(u64::from(f.holds(tv, lo, span)), te),
             Inst::LoadOrK(s, k) => {
                 let present = *slots.get(usize::from(s)).ok_or(corrupt)?;
                 let default = *consts.get(usize::from(k)).ok_or(corrupt)?;
-                push!(if is_missing(s) { default } else { present }, false);
+                push!(
+                    if is_missing(missing, s) {
+                        default
+                    } else {
+                        present
+                    },
+                    false
+                );
             }
             Inst::InSetS(float, s, k, n) => {
                 let x = *slots.get(usize::from(s)).ok_or(corrupt)?;
@@ -706,12 +777,12 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             Inst::Const(k) => push!(*consts.get(usize::from(k)).ok_or(corrupt)?, false),
             Inst::Load(s) => push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false),
             Inst::LoadOr(s, skip) => {
-                if !is_missing(s) {
+                if !is_missing(missing, s) {
                     push!(*slots.get(usize::from(s)).ok_or(corrupt)?, false);
                     pc += usize::from(skip);
                 }
             }
-            Inst::Known(s) => push!(u64::from(!is_missing(s)), false),
+            Inst::Known(s) => push!(u64::from(!is_missing(missing, s)), false),
             Inst::Dup => push!(tv, te),
             Inst::Pop => (tv, te) = pop_below!(),
             Inst::LocalSet(l) | Inst::LocalTee(l) => {
@@ -788,7 +859,7 @@ pub(crate) fn exec<const S: usize, const L: usize>(
                     !definitely_false && (ea || te)
                 );
                 if let Inst::AndEmit(c) | Inst::AndNotEmit(c) = inst {
-                    out.set_bits(c, tv != 0, te);
+                    emit!(c, tv != 0, te);
                     (tv, te) = pop_below!();
                 }
             }
@@ -814,10 +885,13 @@ pub(crate) fn exec<const S: usize, const L: usize>(
             }
 
             Inst::Emit(c) => {
-                out.set_bits(c, !te && tv != 0, te);
+                emit!(c, !te && tv != 0, te);
                 (tv, te) = pop_below!();
             }
         }
+    }
+    if let Some((w, mask)) = word {
+        out.put_word(w, mask, acc_t, acc_e);
     }
     Ok(())
 }

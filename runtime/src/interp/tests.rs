@@ -673,7 +673,7 @@ fn errors_display_lowercase_without_period() {
 
 #[test]
 fn short_circuits_are_dropped_only_when_unobservable() {
-    use crate::interp::fuse::{Cmp, Inst, fuse};
+    use crate::interp::fuse::{Inst, fuse};
     // `a and b` over pure code: the jump goes, `And; Emit` fuse.
     let code = [
         Op::Load(0),
@@ -683,7 +683,7 @@ fn short_circuits_are_dropped_only_when_unobservable() {
         Op::Emit(0),
     ];
     assert_eq!(
-        fuse(&code),
+        fuse(&code, &[]),
         [Inst::Load(0), Inst::Load(1), Inst::AndEmit(0)]
     );
     // `Load; Const; cmp` and `x ?? k` fuse; a jump over them is re-counted.
@@ -698,18 +698,33 @@ fn short_circuits_are_dropped_only_when_unobservable() {
         Op::Or,
         Op::Emit(0),
     ];
+    let fused = fuse(&code, &[5, 10]);
+    assert!(
+        matches!(
+            fused.as_slice(),
+            [
+                Inst::Load(0),
+                Inst::JumpIfTrue(2),
+                Inst::TestEmit(_, 1, 1, ..),
+                Inst::Or,
+                Inst::Emit(0),
+            ]
+        ),
+        "an `Emit` in the skipped code keeps the jump: {fused:?}"
+    );
+    // Without the constants there is no test: `x ?? k` still fuses.
     assert_eq!(
-        fuse(&code),
+        fuse(&code, &[]),
         [
             Inst::Load(0),
-            Inst::JumpIfTrue(4),
+            Inst::JumpIfTrue(5),
             Inst::LoadOrK(1, 0),
-            Inst::CmpK(Cmp::of(Op::LtI).unwrap(), 1),
+            Inst::Const(1),
+            Inst::LtI,
             Inst::Emit(1),
             Inst::Or,
             Inst::Emit(0),
-        ],
-        "an `Emit` in the skipped code keeps the jump"
+        ]
     );
 }
 
@@ -725,7 +740,7 @@ fn rule_scopes_are_if_converted_only_when_unobservable() {
         ];
         code.extend_from_slice(body);
         code.push(Op::Pop);
-        fuse(&code)
+        fuse(&code, &[])
     };
     let clause = |c| [Op::Dup, Op::Load(1), Op::And, Op::Emit(c)];
     let body: Vec<Op> = clause(0).into_iter().chain(clause(1)).collect();
@@ -753,9 +768,9 @@ fn rule_scopes_are_if_converted_only_when_unobservable() {
     code.extend_from_slice(&body);
     code.push(Op::Pop);
     assert!(
-        matches!(fuse(&code)[3], Inst::JumpIfFalse(4)),
+        matches!(fuse(&code, &[])[3], Inst::JumpIfFalse(4)),
         "{:?}",
-        fuse(&code)
+        fuse(&code, &[])
     );
     // Without the earlier write, nothing after the scope can read it without writing it first.
     assert!(
@@ -858,7 +873,7 @@ fn a_dropped_scope_hands_its_value_to_its_last_clause() {
     code.extend(clause(0).into_iter().chain(clause(1)));
     code.push(Op::Pop);
     assert_eq!(
-        fuse(&code),
+        fuse(&code, &[]),
         [
             Inst::Load(0),
             Inst::Dup,
@@ -886,7 +901,7 @@ fn a_dropped_scope_hands_its_value_to_its_last_clause() {
     code.extend([Op::Dup, Op::Not, Op::Emit(0)]);
     code.extend(clause(1));
     code.push(Op::Pop);
-    let fused = fuse(&code);
+    let fused = fuse(&code, &[]);
     assert!(
         matches!(
             fused.as_slice(),
@@ -894,6 +909,278 @@ fn a_dropped_scope_hands_its_value_to_its_last_clause() {
         ),
         "{fused:?}"
     );
+}
+
+/// Bit patterns at the edges of every number kind: zeros, ones, extremes, infinities, NaNs (both
+/// signs, with payloads), subnormals, and values next to them.
+fn edge_values() -> Vec<u64> {
+    let mut v: Vec<u64> = vec![
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        40,
+        2048,
+        u64::MAX,
+        u64::MAX - 1,
+        SIGN,
+        SIGN + 1,
+    ];
+    for i in [
+        i64::MIN,
+        i64::MIN + 1,
+        i64::MAX,
+        i64::MAX - 1,
+        -1,
+        -2,
+        -3,
+        -80,
+        -127,
+    ] {
+        v.push(i as u64);
+    }
+    for f in [
+        0.0,
+        -0.0,
+        0.3,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        70.0,
+        85.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        -f64::from_bits(1),
+    ] {
+        v.push(f64::to_bits(f));
+    }
+    let nan = f64::NAN.to_bits();
+    v.extend([
+        nan,
+        nan | SIGN,
+        nan | 1,
+        nan | 1 | SIGN,
+        u64::MAX >> 1,
+        0x7ff0_0000_0000_0001,
+    ]);
+    v
+}
+
+/// Runs the fused `code` (ending in `Emit 0`) on slot value `x` (missing when `None`), if it fused
+/// into one slot test; `None` when it did not.
+fn fused_test(code: &[Op], consts: &[u64], x: Option<u64>) -> Option<bool> {
+    use crate::interp::fuse::{Inst, fuse};
+    let fused = fuse(code, consts);
+    let [Inst::TestEmit(f, 0, 0, lo, span)] = fused[..] else {
+        return None;
+    };
+    Some(match x {
+        Some(x) => f.holds(x, lo, span),
+        None => f.if_missing(),
+    })
+}
+
+#[test]
+fn slot_tests_decide_as_the_ops_they_replace() {
+    use crate::interp::fuse::Cmp;
+    use Op::*;
+    let values = edge_values();
+    let cmps = [
+        Eq, Ne, EqF, NeF, LtI, LeI, GtI, GeI, LtU, LeU, GtU, GeU, LtF, LeF, GtF, GeF,
+    ];
+    let mut fused = 0;
+    for op in cmps {
+        let c = Cmp::of(op).unwrap();
+        for &k in &values {
+            for not in [false, true] {
+                let mut code = vec![Load(0), Const(0), op];
+                code.extend(not.then_some(Not));
+                code.push(Emit(0));
+                for &x in &values {
+                    if let Some(got) = fused_test(&code, &[k], Some(x)) {
+                        fused += 1;
+                        assert_eq!(got, c.eval(x, k) != not, "{x:#x} {op:?} {k:#x} not {not}");
+                    }
+                }
+                // `(slot ?? d) cmp k`: a missing slot tests the default.
+                let mut code = vec![LoadOr(0, 1), Const(1), Const(0), op];
+                code.extend(not.then_some(Not));
+                code.push(Emit(0));
+                for &d in &values {
+                    if let Some(got) = fused_test(&code, &[k, d], None) {
+                        assert_eq!(got, c.eval(d, k) != not, "{d:#x} {op:?} {k:#x} not {not}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(fused > 30_000, "most comparisons fuse: {fused}");
+    // Only a test that no value passes stays unfused.
+    assert_eq!(
+        fused_test(
+            &[Load(0), Const(0), LtI, Emit(0)],
+            &[i64::MIN as u64],
+            Some(0)
+        ),
+        None
+    );
+    let nan = [f64::NAN.to_bits()];
+    assert_eq!(
+        fused_test(&[Load(0), Const(0), LeF, Emit(0)], &nan, Some(0)),
+        None
+    );
+    assert_eq!(
+        fused_test(&[Load(0), Const(0), NeF, Emit(0)], &nan, Some(0)),
+        None
+    );
+    for (op, num) in [(BetweenI, Num::I), (BetweenU, Num::U), (BetweenF, Num::F)] {
+        for &lo in &values {
+            for &hi in &values {
+                let code = [Load(0), Const(0), Const(1), op, Not, Emit(0)];
+                for &x in &values {
+                    let want = num.le(lo, x) && num.le(x, hi);
+                    if let Some(got) = fused_test(
+                        &code[..4]
+                            .iter()
+                            .chain(&code[5..])
+                            .copied()
+                            .collect::<Vec<_>>(),
+                        &[lo, hi],
+                        Some(x),
+                    ) {
+                        assert_eq!(got, want, "{lo:#x} <= {x:#x} <= {hi:#x} ({op:?})");
+                    }
+                    if let Some(got) = fused_test(&code, &[lo, hi], Some(x)) {
+                        assert_eq!(got, !want, "not {lo:#x} <= {x:#x} <= {hi:#x} ({op:?})");
+                    }
+                }
+            }
+        }
+    }
+    // Sets: a run of consecutive integers is a test, any other set is not.
+    for (set, run) in [
+        (vec![3], true),
+        (vec![4, 2, 3], true),
+        (vec![2, 3, 3], true),
+        (vec![u64::MAX, u64::MAX - 1], true),
+        (vec![0, 2], false),
+        (vec![0, u64::MAX], false),
+    ] {
+        let n = set.len() as u16;
+        let code = [Load(0), InSetI(0, n), Emit(0)];
+        for &x in values.iter().chain(&set) {
+            let got = fused_test(&code, &set, Some(x));
+            assert_eq!(got.is_some(), run, "{set:?}");
+            if let Some(got) = got {
+                assert_eq!(got, set.contains(&x), "{x:#x} in {set:?}");
+            }
+        }
+    }
+    // `Known s`, `not s`, `not (s ?? d)`.
+    let code = [Known(0), Emit(0)];
+    assert_eq!(fused_test(&code, &[], Some(0)), Some(true));
+    assert_eq!(fused_test(&code, &[], Some(u64::MAX)), Some(true));
+    assert_eq!(fused_test(&code, &[], None), Some(false));
+    for &x in &values {
+        assert_eq!(
+            fused_test(&[Load(0), Not, Emit(0)], &[], Some(x)),
+            Some(x == 0)
+        );
+        let code = [LoadOr(0, 1), Const(0), Not, Emit(0)];
+        assert_eq!(fused_test(&code, &[x], None), Some(x == 0));
+        assert_eq!(fused_test(&code, &[7], Some(x)), Some(x == 0));
+    }
+}
+
+#[test]
+fn code_of_slot_tests_runs_as_independent_tests() {
+    use Op::*;
+    let fields = [
+        (SlotType::Int, false),
+        (SlotType::Float, false),
+        (SlotType::Int, true),
+        (SlotType::Bool, false),
+    ];
+    let consts = vec![
+        5,
+        0.5f64.to_bits(),
+        7,
+        9,
+        0.0f64.to_bits(),
+        1.0f64.to_bits(),
+    ];
+    let mut a = Asm::new();
+    // 0: `s0 < 5`; 1: `s1 > 0.5 and not s3`.
+    a.ops(&[Load(0), Const(0), LtI, Emit(0)]);
+    a.ops(&[Load(1), Const(1), GtF, Load(3), Not, And, Emit(1)]);
+    // A rule scope `(s2 ?? 7) >= 5` over 2: `s0 == 9` and 3: `s1 between 0.0 and 1.0`.
+    let l = a.label();
+    a.ops(&[LoadOr(2, 3), Const(2), Const(0), GeI])
+        .jump(JumpIfFalse, l);
+    a.ops(&[Dup, Load(0), Const(3), Eq, And, Emit(2)]);
+    a.ops(&[Dup, Load(1), Const(4), Const(5), BetweenF, And, Emit(3)]);
+    a.bind(l).op(Pop);
+    // 4: `known(s2) and s3 != 0`; 5 is never emitted.
+    a.ops(&[Known(2), Load(3), Not, Not, And, Emit(4)]);
+    let policy = verify(&mini(&fields, consts.clone(), &a, 6).encode()).unwrap();
+    let prep = policy.prepared(FnId(0)).unwrap();
+    assert!(prep.tests.is_some(), "{:?}", prep.insts);
+    let nan = f64::NAN.to_bits();
+    let mut records = Vec::new();
+    for s0 in [0, 5, 9, -1i64 as u64, i64::MIN as u64] {
+        for s1 in [0.0, 0.5, 0.7, -0.0, 1.0, 2.0]
+            .map(f64::to_bits)
+            .into_iter()
+            .chain([nan])
+        {
+            for s2 in [None, Some(4), Some(5), Some(9)] {
+                for s3 in [0, 1, 2] {
+                    let slots = vec![s0, s1, s2.unwrap_or(0), s3, 0, 0];
+                    records.push((slots, vec![u64::from(s2.is_none()) << 2]));
+                }
+            }
+        }
+    }
+    for (slots, missing) in &records {
+        let record = Record { slots, missing };
+        // Stale bits everywhere: both paths replace the function's clauses.
+        let (mut fast, mut general) = (ClauseBits::new(6), ClauseBits::new(6));
+        for c in 0..6 {
+            fast.set(ClauseId(c), Cond::Error);
+            general.set(ClauseId(c), Cond::True);
+        }
+        run(&policy, FnId(0), &record, &mut fast).unwrap();
+        general.clear();
+        exec::<MAX_STACK, MAX_LOCALS>(&prep.insts, &consts, &record, &mut general, None).unwrap();
+        assert_eq!(fast, general, "{slots:?} {missing:?}");
+    }
+    batch_agrees(&policy, FnId(0), &records, 0);
+    // A clause emitted twice, or a test of a computed value, runs on the stack machine.
+    let mut a = Asm::new();
+    a.ops(&[
+        Load(0),
+        Const(0),
+        LtI,
+        Emit(0),
+        Load(0),
+        Const(0),
+        GtI,
+        Emit(0),
+    ]);
+    let policy = verify(&mini(&fields, consts.clone(), &a, 1).encode()).unwrap();
+    assert!(policy.prepared(FnId(0)).unwrap().tests.is_none());
+    let mut a = Asm::new();
+    a.ops(&[Load(0), Load(0), AddI, Const(0), LtI, Emit(0)]);
+    let policy = verify(&mini(&fields, consts, &a, 1).encode()).unwrap();
+    assert!(policy.prepared(FnId(0)).unwrap().tests.is_none());
 }
 
 #[test]
@@ -933,7 +1220,7 @@ fn fused_ands_keep_kleene_results() {
             let policy = verify(&mini(&fields, consts, &asm, 1).encode()).unwrap();
             let prep = policy.prepared(FnId(0)).unwrap();
             assert!(
-                matches!(prep.insts.last(), Some(Inst::AndCmpSKEmit(_, 0, 2, 0))),
+                matches!(prep.insts.last(), Some(Inst::AndTestEmit(_, 0, 0, ..))),
                 "{:?}",
                 prep.insts
             );

@@ -85,8 +85,12 @@ pub(crate) struct Prepared {
     pub code: Vec<Op>,
     /// The same code with common idioms fused, as the interpreter dispatches it.
     pub insts: Vec<crate::interp::Inst>,
+    /// When `insts` are all slot tests, the same as independent tests (`interp::slot_tests`).
+    pub tests: Option<Vec<crate::interp::SlotTest>>,
     pub layout: Layout,
     pub clauses: core::ops::Range<usize>,
+    /// When the clauses lie in one word of clause bits: its index and their bits.
+    pub word: Option<(usize, u64)>,
     pub max_stack: u8,
     pub n_locals: u8,
 }
@@ -114,13 +118,19 @@ pub fn verify_artifact(artifact: Artifact) -> Result<Policy, ArtifactError> {
         .functions
         .iter()
         .zip(code)
-        .map(|(f, code)| Prepared {
-            insts: crate::interp::fuse(&code),
-            code,
-            layout: layout_of(f.kind),
-            clauses: f.clause_range(),
-            max_stack: f.max_stack,
-            n_locals: f.n_locals,
+        .map(|(f, code)| {
+            let insts = crate::interp::fuse(&code, &artifact.consts);
+            let word = crate::interp::one_word(&f.clause_range());
+            Prepared {
+                tests: crate::interp::slot_tests(&insts, word),
+                insts,
+                code,
+                layout: layout_of(f.kind),
+                clauses: f.clause_range(),
+                word,
+                max_stack: f.max_stack,
+                n_locals: f.n_locals,
+            }
         })
         .collect();
     let mut deny = vec![0u64; artifact.clauses.len().div_ceil(64)];
