@@ -50,9 +50,11 @@ use device::{DeviceCtx, Effects, RngKey};
 use net::Partitions;
 
 /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of at
-/// least `MIN_CHUNK` devices (a few chunks per thread, for balance).
+/// least `MIN_CHUNK` devices, `CHUNKS` per thread (devices' work varies a lot: an offer may carry a
+/// whole update, so many small chunks balance the threads).
 const SERIAL: usize = 256;
-const MIN_CHUNK: usize = 128;
+const MIN_CHUNK: usize = 32;
+const CHUNKS: usize = 16;
 /// Buckets longer than this are sorted by radix (in linear time) rather than by comparisons.
 const RADIX_SORT: usize = 1 << 11;
 /// How many devices ahead a chunk prefetches.
@@ -550,9 +552,16 @@ impl World<'_, '_> {
                 self.step,
                 self.key,
             );
-            let process = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
+            let init = || {
                 let mut ctx = DeviceCtx::new(setup, partitions, effects, step, aborted, key);
                 ctx.window(tick, until, setup.lookahead);
+                ctx
+            };
+            let process = |ctx: &mut DeviceCtx<'_, '_>,
+                           ids: &[u32],
+                           devs: &mut [Dev],
+                           base: usize|
+             -> ChunkOut {
                 let mut out = ChunkOut::new();
                 for (k, &id) in ids.iter().enumerate() {
                     // Devices far apart in memory: ask for the ones a few visits ahead now.
@@ -560,16 +569,16 @@ impl World<'_, '_> {
                         crate::prefetch(&devs[ahead as usize - base]);
                         setup.pop.prefetch(ahead as usize);
                     }
-                    f(&mut ctx, id, &mut devs[id as usize - base], &mut out);
+                    f(ctx, id, &mut devs[id as usize - base], &mut out);
                 }
                 out
             };
             if ids.len() <= serial {
-                vec![process(ids, &mut self.devs, 0)]
+                vec![process(&mut init(), ids, &mut self.devs, 0)]
             } else {
-                let chunk =
-                    (ids.len() / (4 * rayon::current_num_threads())).max(setup.min_chunk.max(1));
-                par_chunks(ids, chunk, &mut self.devs, &process)
+                let chunk = (ids.len() / (CHUNKS * rayon::current_num_threads()))
+                    .max(setup.min_chunk.max(1));
+                par_chunks(ids, chunk, &mut self.devs, &init, &process)
             }
         };
         let mut requests = Vec::new();
@@ -751,7 +760,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         // A ring starting is progress: its devices are about to check in.
         w.last_progress = tick;
         // Each device draws its first check-in from its own stream: in parallel, filed in order.
-        let schedule = |ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
+        let schedule = |_: &mut (), ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
             let mut out = ChunkOut::new();
             for &d in ids {
                 let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
@@ -762,8 +771,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             out
         };
         let ids = &setup.pop.ring_devices[r];
-        let chunk = (ids.len() / (4 * rayon::current_num_threads())).max(setup.min_chunk.max(1));
-        for out in par_chunks(ids, chunk, &mut w.devs, &schedule) {
+        let chunk =
+            (ids.len() / (CHUNKS * rayon::current_num_threads())).max(setup.min_chunk.max(1));
+        for out in par_chunks(ids, chunk, &mut w.devs, &|| (), &schedule) {
             for (when, d) in out.next {
                 // The first ring starts at tick 0 and files its devices from tick 0 on.
                 let k = (when / step).min(n_ticks);
@@ -1038,10 +1048,18 @@ fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
 }
 
 /// What a chunk runs: its device ids, their `Dev`s (indexed from the offset) and the offset.
-type ChunkFn<'a> = dyn Fn(&[u32], &mut [Dev], usize) -> ChunkOut + Sync + 'a;
+type ChunkFn<'a, C> = dyn Fn(&mut C, &[u32], &mut [Dev], usize) -> ChunkOut + Sync + 'a;
 
 /// Processes sorted device ids in parallel chunks, each chunk owning a disjoint slice of `devs`.
-fn par_chunks(ids: &[u32], chunk: usize, devs: &mut [Dev], process: &ChunkFn) -> Vec<ChunkOut> {
+/// `init` makes the scratch a thread's chunks share (built once per piece of work rayon splits off,
+/// not once per chunk).
+fn par_chunks<C>(
+    ids: &[u32],
+    chunk: usize,
+    devs: &mut [Dev],
+    init: &(dyn Fn() -> C + Sync),
+    process: &ChunkFn<'_, C>,
+) -> Vec<ChunkOut> {
     // Split `devs` at the chunk boundaries of `ids` (ids are sorted, so slices are disjoint).
     let mut pieces: Vec<(&[u32], &mut [Dev], usize)> = Vec::new();
     let mut rest: &mut [Dev] = devs;
@@ -1055,7 +1073,7 @@ fn par_chunks(ids: &[u32], chunk: usize, devs: &mut [Dev], process: &ChunkFn) ->
     }
     pieces
         .into_par_iter()
-        .map(|(ids, devs, base)| process(ids, devs, base))
+        .map_init(init, |c, (ids, devs, base)| process(c, ids, devs, base))
         .collect()
 }
 
