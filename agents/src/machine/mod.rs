@@ -565,28 +565,91 @@ pub fn step_into<E: Evaluator>(
 
 /// Whether a `CheckIn` with `desired` at `now` reads its record (evaluates the rails): a driver that
 /// pays for telemetry (a simulator drawing it) may pass an empty record when it does not, and the step
-/// is the same. `machine::tests` checks this against `step` on every phase.
+/// is the same. It is what `step` itself decides first (`CheckInPlan`); `machine::tests` checks it
+/// against `step` on every phase.
 pub fn check_in_reads_record(state: &State, now: u32, desired: Option<&Desired>) -> bool {
-    let Some(d) = desired else {
-        return false;
-    };
-    if state.frozen() || d.release == 0 || d.release < state.release {
-        return false;
-    }
-    if d.release > state.release {
-        // A newer release starts at once unless the old one has planes to revert first.
-        return !state.paused() && (state.phase.is_terminal() || changed(state).is_empty());
-    }
-    match state.phase {
-        Phase::Idle => !state.paused(),
-        Phase::Deferred => !state.paused() && now >= state.timer,
-        _ => false,
-    }
+    matches!(
+        CheckInPlan::of(state, now, desired),
+        CheckInPlan::Start(..) | CheckInPlan::StartNewer(_)
+    )
 }
 
 /// Whether a `Tick` at `now` reads its record (a health check is due); see `check_in_reads_record`.
 pub fn tick_reads_record(state: &State, now: u32) -> bool {
-    !state.frozen() && now >= state.timer && state.phase == Phase::Verifying
+    TickPlan::of(state, now) == TickPlan::HealthCheck
+}
+
+/// What a check-in does, decided from the state alone (the record only matters once it starts).
+enum CheckInPlan<'d> {
+    Nothing,
+    /// The failed download of the current plane is retried.
+    RetryDownload,
+    /// A newer release is offered: the planes the old one changed are reverted first, and the
+    /// follow-up check-in starts the new one from the reverted versions.
+    Cancel(PlaneSet),
+    /// A newer release is offered and nothing of the old one is left to revert: it starts now.
+    StartNewer(&'d Desired),
+    /// The offered release starts (or starts again after a deny or a deferral).
+    Start(&'d Desired),
+}
+
+impl<'d> CheckInPlan<'d> {
+    fn of(state: &State, now: u32, desired: Option<&'d Desired>) -> CheckInPlan<'d> {
+        use CheckInPlan::*;
+        if state.frozen() {
+            return Nothing;
+        }
+        let Some(d) = desired else {
+            // Nothing offered (the ring is not active): an update in progress still continues.
+            return if state.phase == Phase::DownloadWait {
+                RetryDownload
+            } else {
+                Nothing
+            };
+        };
+        if d.release == 0 || d.release < state.release {
+            return Nothing;
+        }
+        if d.release > state.release {
+            if state.paused() {
+                return Nothing;
+            }
+            let undo = changed(state);
+            return if !state.phase.is_terminal() && !undo.is_empty() {
+                Cancel(undo)
+            } else {
+                StartNewer(d)
+            };
+        }
+        match state.phase {
+            Phase::Idle if !state.paused() => Start(d),
+            Phase::Deferred if !state.paused() && now >= state.timer => Start(d),
+            Phase::DownloadWait => RetryDownload,
+            _ => Nothing,
+        }
+    }
+}
+
+/// What a tick does, decided from the state alone.
+#[derive(PartialEq, Eq)]
+enum TickPlan {
+    Nothing,
+    /// The deferral is over: retry at a check-in, now.
+    EndDeferral,
+    HealthCheck,
+}
+
+impl TickPlan {
+    fn of(state: &State, now: u32) -> TickPlan {
+        if state.frozen() || now < state.timer {
+            return TickPlan::Nothing;
+        }
+        match state.phase {
+            Phase::Deferred if !state.paused() => TickPlan::EndDeferral,
+            Phase::Verifying => TickPlan::HealthCheck,
+            _ => TickPlan::Nothing,
+        }
+    }
 }
 
 /// After a reboot: the state to continue from and the actions to (re)issue, given the journaled
@@ -631,7 +694,7 @@ pub fn recover<E: Evaluator>(state: &State, now: u32, ctx: &Ctx<'_, E>) -> (Stat
             // The new slots booted again: the boot loader counts that against them.
             m.s.boot_attempts = m.s.boot_attempts.saturating_add(1);
             if m.s.boot_attempts >= cfg.max_boot_attempts {
-                let undo = m.changed();
+                let undo = changed(m.s);
                 m.finish(Phase::Failed, undo, Status::Failed);
             } else {
                 m.s.timer = now.saturating_add(cfg.check_every);
@@ -719,10 +782,6 @@ impl Machine<'_> {
         self.s.phase == phase && self.s.current_plane() == Some(plane)
     }
 
-    fn changed(&self) -> PlaneSet {
-        changed(self.s)
-    }
-
     fn stall(&mut self) {
         let before = self.out.len();
         self.out.retain(Action::is_report);
@@ -799,43 +858,15 @@ impl Machine<'_> {
         record: &Record<'_>,
         ctx: &mut Ctx<'_, E>,
     ) {
-        if self.s.frozen() {
-            return;
-        }
-        let Some(d) = desired else {
-            // Nothing offered (the ring is not active): an update in progress still continues.
-            if self.s.phase == Phase::DownloadWait {
-                self.retry_download();
+        match CheckInPlan::of(self.s, self.now, desired) {
+            CheckInPlan::Nothing => {}
+            CheckInPlan::RetryDownload => self.retry_download(),
+            CheckInPlan::Cancel(undo) => self.finish(Phase::Cancelled, undo, Status::Cancelled),
+            CheckInPlan::StartNewer(d) => {
+                *self.s = State::fresh(d.release, self.s.flags);
+                self.try_start(d, record, ctx);
             }
-            return;
-        };
-        if d.release == 0 || d.release < self.s.release {
-            return;
-        }
-        if d.release > self.s.release {
-            if self.s.paused() {
-                return;
-            }
-            if !self.s.phase.is_terminal() {
-                let undo = self.changed();
-                if !undo.is_empty() {
-                    // Revert the old release first; the follow-up check-in starts the new one
-                    // from the reverted versions.
-                    self.finish(Phase::Cancelled, undo, Status::Cancelled);
-                    return;
-                }
-            }
-            *self.s = State::fresh(d.release, self.s.flags);
-            self.try_start(d, record, ctx);
-            return;
-        }
-        match self.s.phase {
-            Phase::Idle if !self.s.paused() => self.try_start(d, record, ctx),
-            Phase::Deferred if !self.s.paused() && self.now >= self.s.timer => {
-                self.try_start(d, record, ctx)
-            }
-            Phase::DownloadWait => self.retry_download(),
-            _ => {}
+            CheckInPlan::Start(d) => self.try_start(d, record, ctx),
         }
     }
 
@@ -907,17 +938,13 @@ impl Machine<'_> {
     }
 
     fn tick<E: Evaluator>(&mut self, record: &Record<'_>, ctx: &mut Ctx<'_, E>) {
-        if self.s.frozen() || self.now < self.s.timer {
-            return;
-        }
-        match self.s.phase {
-            Phase::Deferred if !self.s.paused() => {
-                // The deferral is over: retry at a check-in, now.
+        match TickPlan::of(self.s, self.now) {
+            TickPlan::Nothing => {}
+            TickPlan::EndDeferral => {
                 self.s.phase = Phase::Idle;
                 self.push(Action::CheckIn);
             }
-            Phase::Verifying => self.health_check(record, ctx),
-            _ => {}
+            TickPlan::HealthCheck => self.health_check(record, ctx),
         }
     }
 
@@ -1109,7 +1136,7 @@ impl Machine<'_> {
                 }
             }
             _ => {
-                let undo = self.changed();
+                let undo = changed(self.s);
                 self.finish(Phase::Aborted, undo, Status::Aborted);
             }
         }

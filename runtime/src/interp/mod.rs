@@ -501,12 +501,7 @@ fn run_tests(
     for (pc, t) in tests.iter().enumerate() {
         let x = record.slots.get(usize::from(t.slot));
         let hit = t.holds(*x.ok_or(EvalError::Corrupt { instruction: pc })?);
-        let hit = if t.flags.optional() {
-            let gone = is_missing(record.missing, t.slot);
-            (hit & !gone) | (t.flags.if_missing() & gone)
-        } else {
-            hit
-        };
+        let hit = or_missing(record, t.flags, t.slot, hit);
         // All ones when the test passes.
         let pass = u64::from(hit).wrapping_neg();
         truth |= t.set & pass;
@@ -521,12 +516,19 @@ fn run_tests(
 #[inline(always)]
 fn slot_test(record: &Record, f: TestFlags, s: u16, lo: u64, span: u64) -> Option<bool> {
     let hit = f.holds(*record.slots.get(usize::from(s))?, lo, span);
-    Some(if f.optional() {
+    Some(or_missing(record, f, s, hit))
+}
+
+/// `hit`, the test's result on slot `s`, unless `s` is an optional slot that is missing: then the
+/// flags' fixed result.
+#[inline(always)]
+fn or_missing(record: &Record, f: TestFlags, s: u16, hit: bool) -> bool {
+    if f.optional() {
         let gone = is_missing(record.missing, s);
         (hit & !gone) | (f.if_missing() & gone)
     } else {
         hit
-    })
+    }
 }
 
 /// Whether the missing mask marks slot `s`.

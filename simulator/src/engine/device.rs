@@ -209,6 +209,17 @@ impl Dev {
         self.set_field(PLANE_SHIFT, 4, u32::from(plane));
     }
 
+    /// What the device's event at `t` (its next one) is.
+    fn due(&self, t: u32) -> Due {
+        if self.wake == t && self.has(OUTCOME_DUE) {
+            Due::Outcome
+        } else if self.agent.deadline() == Some(t) {
+            Due::Timer
+        } else {
+            Due::CheckIn
+        }
+    }
+
     pub fn next_time(&self) -> u32 {
         let deadline = if self.has(BRICKED) {
             NONE
@@ -258,6 +269,15 @@ impl Dev {
 fn checkin_after(rng: &mut Stream, poll_mean: f64, t: u32) -> u32 {
     let wait = rng.exp(poll_mean).min(f64::from(u32::MAX / 4));
     t.saturating_add(wait as u32 + 1)
+}
+
+/// A device's next event: the outcome of its action in flight, a timer of its agent (a health check
+/// or the end of a deferral), or a check-in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Outcome,
+    Timer,
+    CheckIn,
 }
 
 /// What names the devices' random streams in a trial.
@@ -757,11 +777,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// changes what it offers and orders), and a deferral ends in one, so they wait for their tick.
     /// No event at or after `limit` ever runs.
     #[inline]
-    fn runs_ahead(&self, dev: &Dev, t: u32) -> bool {
+    fn runs_ahead(&self, dev: &Dev, due: Due, t: u32) -> bool {
         self.ahead
             && t < self.setup.limit
-            && ((dev.wake == t && dev.has(OUTCOME_DUE))
-                || (dev.agent.deadline() == Some(t) && dev.agent.phase() == Phase::Verifying))
+            && match due {
+                Due::Outcome => true,
+                Due::Timer => dev.agent.phase() == Phase::Verifying,
+                Due::CheckIn => false,
+            }
     }
 
     fn run_events(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
@@ -770,7 +793,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             if t == NONE {
                 return;
             }
-            if t >= self.until && !self.runs_ahead(dev, t) {
+            let due = dev.due(t);
+            if t >= self.until && !self.runs_ahead(dev, due, t) {
                 out.next.push((t, id));
                 return;
             }
@@ -783,7 +807,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 t / self.step
             };
             out.event();
-            if dev.wake == t && dev.has(OUTCOME_DUE) {
+            if due == Due::Outcome {
                 dev.wake = NONE;
                 dev.bits &= !OUTCOME_DUE;
                 let plane = dev.field(PLANE_SHIFT, 4) as u8;
@@ -817,7 +841,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     }
                 };
                 self.step(id, dev, t, event, out);
-            } else if dev.agent.deadline() == Some(t) {
+            } else if due == Due::Timer {
                 if fleetgate_agents::tick_reads_record(&dev.agent, t) {
                     let offered = dev.has(OFFERED);
                     let setup = self.setup;

@@ -576,9 +576,7 @@ impl World<'_, '_> {
             if ids.len() <= serial {
                 vec![process(&mut init(), ids, &mut self.devs, 0)]
             } else {
-                let chunk = (ids.len() / (CHUNKS * rayon::current_num_threads()))
-                    .max(setup.min_chunk.max(1));
-                par_chunks(ids, chunk, &mut self.devs, &init, &process)
+                par_chunks(ids, setup.min_chunk, &mut self.devs, &init, &process)
             }
         };
         let mut requests = Vec::new();
@@ -771,14 +769,14 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             out
         };
         let ids = &setup.pop.ring_devices[r];
-        let chunk =
-            (ids.len() / (CHUNKS * rayon::current_num_threads())).max(setup.min_chunk.max(1));
-        for out in par_chunks(ids, chunk, &mut w.devs, &|| (), &schedule) {
+        for out in par_chunks(ids, setup.min_chunk, &mut w.devs, &|| (), &schedule) {
             for (when, d) in out.next {
-                // The first ring starts at tick 0 and files its devices from tick 0 on.
-                let k = (when / step).min(n_ticks);
-                let k = if t == 0 { k } else { k.max(tick + 1) };
-                w.buckets[k as usize].push(d);
+                if t == 0 {
+                    // The first ring starts at tick 0 and files its devices from tick 0 on.
+                    w.buckets[(when / step).min(n_ticks) as usize].push(d);
+                } else {
+                    w.file(when, d, tick);
+                }
             }
         }
     };
@@ -1050,16 +1048,17 @@ fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
 /// What a chunk runs: its device ids, their `Dev`s (indexed from the offset) and the offset.
 type ChunkFn<'a, C> = dyn Fn(&mut C, &[u32], &mut [Dev], usize) -> ChunkOut + Sync + 'a;
 
-/// Processes sorted device ids in parallel chunks, each chunk owning a disjoint slice of `devs`.
-/// `init` makes the scratch a thread's chunks share (built once per piece of work rayon splits off,
-/// not once per chunk).
+/// Processes sorted device ids in parallel chunks (`CHUNKS` per thread, of at least `min_chunk`
+/// ids), each chunk owning a disjoint slice of `devs`. `init` makes the scratch a thread's chunks
+/// share (built once per piece of work rayon splits off, not once per chunk).
 fn par_chunks<C>(
     ids: &[u32],
-    chunk: usize,
+    min_chunk: usize,
     devs: &mut [Dev],
     init: &(dyn Fn() -> C + Sync),
     process: &ChunkFn<'_, C>,
 ) -> Vec<ChunkOut> {
+    let chunk = (ids.len() / (CHUNKS * rayon::current_num_threads())).max(min_chunk.max(1));
     // Split `devs` at the chunk boundaries of `ids` (ids are sorted, so slices are disjoint).
     let mut pieces: Vec<(&[u32], &mut [Dev], usize)> = Vec::new();
     let mut rest: &mut [Dev] = devs;
