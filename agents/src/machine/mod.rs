@@ -574,6 +574,14 @@ pub fn check_in_reads_record(state: &State, now: u32, desired: Option<&Desired>)
     )
 }
 
+/// Whether a `CheckIn` with `desired` at `now` does nothing at all: the state stays as it is and no
+/// action comes out. Only a deferral's end changes that as time passes, and it is a `Tick` that checks
+/// in by itself; so until the agent's next event, a driver that pays for check-ins (a simulator) need
+/// not make them. `machine::tests` checks it against `step` on every phase.
+pub fn check_in_idles(state: &State, now: u32, desired: Option<&Desired>) -> bool {
+    matches!(CheckInPlan::of(state, now, desired), CheckInPlan::Nothing)
+}
+
 /// Whether a `Tick` at `now` reads its record (a health check is due); see `check_in_reads_record`.
 pub fn tick_reads_record(state: &State, now: u32) -> bool {
     TickPlan::of(state, now) == TickPlan::HealthCheck

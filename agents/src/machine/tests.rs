@@ -931,3 +931,63 @@ fn a_step_reads_its_record_exactly_when_the_predicates_say() {
         "{reads} read, {ignores} ignored"
     );
 }
+
+#[test]
+fn a_check_in_does_nothing_exactly_when_the_predicate_says() {
+    // Every phase, with and without pause and freeze, a timer before, at and after `now`, no, an
+    // older, the same and a newer release, planes installed or not, a record that starts an update
+    // and one that denies it: a check-in the predicate calls idle leaves the state as it is and acts
+    // not; any other changes the state or acts.
+    let policy = edge_ai();
+    let mut ctx = Ctx::new(policy, Profile::Esp32c3, Interp::new(policy)).unwrap();
+    let now = 10_000;
+    let records: Vec<RecordBuf> = [Tele::Good, Tele::LowBattery]
+        .into_iter()
+        .map(|t| {
+            let mut rec = RecordBuf::new(policy);
+            set(&mut rec, t, Profile::Esp32c3);
+            rec.set_versions(policy, &[V13, V19, V6]);
+            rec.set_now(policy, now);
+            rec
+        })
+        .collect();
+    let (mut idle, mut acts) = (0, 0);
+    for &phase in &Phase::ALL {
+        for flags in [0, PAUSED, FROZEN] {
+            for timer in [now - 1, now, now + 1] {
+                for installed in [0u16, 1] {
+                    let mut s = State::fresh(2, flags);
+                    s.set_order(0..2);
+                    s.phase = phase;
+                    s.timer = timer;
+                    s.installed = PlaneSet(installed);
+                    for r in [None, Some(0), Some(1), Some(2), Some(3)] {
+                        let desired = r.map(|id| if id == 0 { Desired::new(0) } else { release(id) });
+                        let expect = check_in_idles(&s, now, desired.as_ref());
+                        for rec in &records {
+                            let event = Event::CheckIn {
+                                desired: desired.as_ref(),
+                                record: rec.record(),
+                            };
+                            let (after, actions) = step(&s, now, &event, &mut ctx);
+                            let what = format!(
+                                "{phase:?} flags {flags} timer {timer} installed {installed} release {r:?}"
+                            );
+                            if expect {
+                                idle += 1;
+                                assert_eq!((after, actions.len()), (s, 0), "{what}: should idle");
+                            } else {
+                                acts += 1;
+                                assert!(
+                                    after != s || !actions.is_empty(),
+                                    "{what}: should change or act"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(idle > 200 && acts > 40, "{idle} idle, {acts} acting");
+}

@@ -243,15 +243,16 @@ impl Dev {
     }
 
     /// The device hears the planner's abort at its next check-in; schedules one (from `t`, with the
-    /// class's mean interval `poll`) if nothing else would wake it. Returns whether it did.
+    /// class's mean interval `poll`) unless one or an outcome is pending (a deferred or verifying
+    /// device draws no check-in: see `DeviceCtx::keep_polling`). Returns whether that moved its next
+    /// event earlier (it must be filed again).
     pub fn mark_abort(&mut self, key: &RngKey, id: u32, poll: f64, t: u32) -> bool {
         self.bits |= ABORT_PENDING;
-        if self.next_time() == NONE {
+        let next = self.next_time();
+        if self.wake == NONE {
             self.schedule_checkin(key, id, poll, t);
-            true
-        } else {
-            false
         }
+        self.next_time() < next
     }
 
     /// Schedules the next check-in after `t`, drawing from the device's stream.
@@ -735,12 +736,18 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.missing = missing;
     }
 
-    /// An offered device with nothing in flight keeps checking in while its release is not over.
+    /// An offered device with nothing in flight keeps checking in while a check-in would do
+    /// something: start or retry its update, or hear an abort. While its agent is deferred, verifying
+    /// or done, a check-in does nothing (`fleetgate_agents::check_in_idles`) and none is drawn: the
+    /// agent's timer is its next event, and the end of a deferral checks in by itself. Check-ins are a
+    /// Poisson process, so the first one after any moment (an abort's) has the same law as in the
+    /// process with every check-in drawn.
     fn keep_polling(&mut self, dev: &mut Dev, t: u32) {
         if dev.wake == NONE
             && dev.has(OFFERED)
             && !dev.has(BRICKED)
-            && !dev.agent.phase().is_terminal()
+            && (dev.has(ABORT_PENDING)
+                || !fleetgate_agents::check_in_idles(&dev.agent, t, self.desired(dev)))
         {
             let poll = self.poll();
             dev.wake = checkin_after(&mut self.rng, poll, t);
