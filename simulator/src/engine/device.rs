@@ -311,6 +311,15 @@ pub fn column_value(pop: &crate::population::Population, f: usize, i: usize) -> 
     pop.value(f, i)
 }
 
+/// What the fixed part of a record depends on (see `DeviceCtx::record`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fixed {
+    id: u32,
+    health: bool,
+    on_new: u16,
+    offered: bool,
+}
+
 /// Per-thread scratch: agent contexts, a record buffer, and what is known of the device being visited
 /// (its random stream, class, region and ring).
 pub struct DeviceCtx<'s, 'p> {
@@ -320,6 +329,10 @@ pub struct DeviceCtx<'s, 'p> {
     ctx: [fleetgate_agents::Ctx<'p, &'p super::Evaluator<'p>>; 2],
     slots: Vec<u64>,
     missing: Vec<u64>,
+    /// What the fixed part of the record in `slots` was built for, and its missing bits (see
+    /// `record`).
+    fixed: Option<Fixed>,
+    fixed_missing: Vec<u64>,
     /// The actions of the agent's last step.
     actions: Actions,
     /// Seconds per tick.
@@ -359,6 +372,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             ctx: contexts(setup),
             slots: vec![0; len],
             missing: vec![0; len.div_ceil(64)],
+            fixed: None,
+            fixed_missing: vec![0; len.div_ceil(64)],
             actions: Actions::new(),
             step,
             aborted,
@@ -426,6 +441,12 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// Builds the device's record at `t`: static fields from its row, fresh draws of the dynamic
     /// `fields`, versions it runs, local time, the release's targets, and the scenario's effects if it
     /// runs the release.
+    ///
+    /// The part that does not change between two records of the same kind (`health`) for the same
+    /// device in the same state (static fields, versions, release) is kept from the last record when
+    /// it was built for the same `Fixed`: a verification window's health checks draw only their
+    /// dynamic fields.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         id: u32,
@@ -434,37 +455,53 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         statics: &[usize],
         fields: &[usize],
         offered: bool,
+        health: bool,
     ) {
         let setup = self.setup;
         let pop = setup.pop;
-        let row = pop.row(id as usize);
         let class = &setup.fleet.classes[self.class];
-        self.missing.iter_mut().for_each(|w| *w = 0);
-        for &f in statics {
-            if let crate::population::FieldStore::Static { column, missing } = pop.fields[f] {
-                self.slots[f] = column.bits(row);
-                if missing.is_some_and(|m| m.bits(row) & 1 == 1) {
-                    self.missing[f / 64] |= 1 << (f % 64);
+        let on_new = dev.on_new();
+        let hits = dev.hits();
+        // The scenario's effects change fields (`add` is not idempotent): such records are built whole.
+        let effects = on_new != 0 && hits != 0;
+        let fixed = Fixed {
+            id,
+            health,
+            on_new,
+            offered,
+        };
+        if effects || self.fixed != Some(fixed) {
+            let row = pop.row(id as usize);
+            self.missing.iter_mut().for_each(|w| *w = 0);
+            for &f in statics {
+                if let crate::population::FieldStore::Static { column, missing } = pop.fields[f] {
+                    self.slots[f] = column.bits(row);
+                    if missing.is_some_and(|m| m.bits(row) & 1 == 1) {
+                        self.missing[f / 64] |= 1 << (f % 64);
+                    }
                 }
             }
+            for p in 0..setup.schema.planes.len() {
+                let new = on_new >> p & 1 == 1;
+                self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
+                    Some(v) if new => v,
+                    _ => pop.version_in(p, row),
+                };
+                let rs = setup.schema.release_slot(p);
+                match setup.desired.target(p as u8) {
+                    Some(v) if offered => self.slots[rs] = v,
+                    _ => self.missing[rs / 64] |= 1 << (rs % 64),
+                }
+            }
+            self.fixed_missing.copy_from_slice(&self.missing);
+            self.fixed = (!effects).then_some(fixed);
+        } else {
+            self.missing.copy_from_slice(&self.fixed_missing);
         }
         for &f in fields {
             match class.fields[f].sample(&mut self.rng) {
                 Some(b) => self.slots[f] = b,
                 None => self.missing[f / 64] |= 1 << (f % 64),
-            }
-        }
-        let on_new = dev.on_new();
-        for p in 0..setup.schema.planes.len() {
-            let new = on_new >> p & 1 == 1;
-            self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
-                Some(v) if new => v,
-                _ => pop.version_in(p, row),
-            };
-            let rs = setup.schema.release_slot(p);
-            match setup.desired.target(p as u8) {
-                Some(v) if offered => self.slots[rs] = v,
-                _ => self.missing[rs / 64] |= 1 << (rs % 64),
             }
         }
         let local = i64::from(t)
@@ -478,8 +515,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         let local = local.rem_euclid(7 * 86_400);
         self.slots[setup.schema.now_hour_slot()] = ((local / 3600) % 24) as u64;
         self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
-        let hits = dev.hits();
-        if on_new != 0 && hits != 0 {
+        if effects {
             for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
                 if hits >> e & 1 == 0 {
                     continue;
@@ -859,6 +895,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                         &setup.health_static,
                         &setup.health_fields,
                         offered,
+                        true,
                     );
                     self.step_on_record(id, dev, t, out, None);
                 } else {
@@ -908,6 +945,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             &setup.checkin_static,
             &setup.checkin_fields,
             true,
+            false,
         );
         let desired = self.desired(dev);
         self.step_on_record(id, dev, t, out, Some(desired));
