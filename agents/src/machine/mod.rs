@@ -759,10 +759,12 @@ fn intersect(a: PlaneSet, b: PlaneSet) -> PlaneSet {
 /// The running version of every plane, from the record's `device.<plane>` slots.
 fn plane_versions(policy: &Policy, record: &Record<'_>) -> Option<([u64; MAX_PLANES], usize)> {
     let n = usize::from(policy.n_planes()).min(MAX_PLANES);
+    // The plane slots follow the device fields, in plane order (`Policy::plane_slot`).
+    let first = policy.n_device_fields();
     let mut versions = [0u64; MAX_PLANES];
-    for (p, v) in (0u8..).zip(versions.iter_mut().take(n)) {
-        *v = *record.slots.get(policy.plane_slot(p)?)?;
-    }
+    versions
+        .get_mut(..n)?
+        .copy_from_slice(record.slots.get(first..first + n)?);
     Some((versions, n))
 }
 

@@ -226,6 +226,38 @@ fn health_counters() {
 }
 
 #[test]
+fn a_quiet_health_check_decides_as_clause_by_clause() {
+    // Every condition of the four health clauses (5..=8), every pair of counters up to past N, and
+    // too few counters: the word-at-a-time shortcut and the clause loop agree on the verdict and on
+    // the counters they leave. The shortcut is taken once: nothing true or erroneous, counters at 0.
+    let p = sample_policy();
+    let v = [
+        pack_version(1, 3, 0),
+        pack_version(1, 9, 0),
+        pack_version(6, 0, 0),
+    ];
+    let (mut quiet, mut cases) = (0, 0);
+    for conds in 0..3u32.pow(4) {
+        let set: Vec<(u16, Cond)> = (0..4)
+            .map(|i| (5 + i as u16, [F, T, E][(conds / 3u32.pow(i) % 3) as usize]))
+            .collect();
+        let b = bits(&p, &set);
+        for start in [[0u8, 0], [1, 0], [0, 2], [3, 3]] {
+            for len in [1, 2] {
+                let range = clauses_of(&p, FunctionKind::Health);
+                quiet += usize::from(super::quiet(&p, &b, &start[..len], &range));
+                let (mut fast, mut slow) = (start, start);
+                let d = health(&p, &b, &mut fast[..len], &v).verdict;
+                let e = health_by_clause(&p, &b, &mut slow[..len], &v).verdict;
+                assert_eq!((d, fast), (e, slow), "{set:?} counters {start:?} of {len}");
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!((cases, quiet), (81 * 8, 1));
+}
+
+#[test]
 fn health_rollback_is_closed_under_dependencies() {
     let p = sample_policy();
     // model 2.1 depends on firmware >= 1.4; config 7.0 depends on model 2.x.
