@@ -314,45 +314,47 @@ impl View {
     }
 
     fn add(&mut self, other: &Reports) {
-        self.all.add(&other.all);
-        for &(field, value, ref tally) in &other.per {
-            if let Some(t) = self
-                .per
-                .get_mut(usize::from(field))
-                .and_then(|values| values.get_mut(usize::from(value)))
-            {
-                t.add(tally);
-            }
+        let Some((all, per)) = other.tallies.split_first() else {
+            return;
+        };
+        self.all.add(all);
+        for (mine, theirs) in self.per.iter_mut().flatten().zip(per) {
+            mine.add(theirs);
         }
     }
 }
 
-/// Reports of one ring due in one tick, summed: overall, and per (`per` field, value) that they touch
-/// (a few of all the values); and how many reports they are (taken-back ones count -1).
-#[derive(Clone, Debug, Default)]
+/// Reports of one ring due in one tick, summed: the whole ring's tally, then one per value of each
+/// `per` field, in field order (`View::per` flattened: a report adds to fixed places, no search); and
+/// how many reports they are (taken-back ones count -1).
+#[derive(Clone, Debug)]
 pub(crate) struct Reports {
-    all: Tally,
-    per: Vec<(u16, u16, Tally)>,
+    tallies: Vec<Tally>,
     count: i64,
 }
 
 impl Reports {
-    fn report(&mut self, d: &Delta, sign: i64, values: impl Iterator<Item = u16>) {
-        self.all.report(d, sign);
+    fn new(setup: &Setup<'_>) -> Reports {
+        Reports {
+            tallies: vec![Tally::default(); 1 + setup.per_values.iter().sum::<usize>()],
+            count: 0,
+        }
+    }
+
+    /// A report of a device with `values` of the `per` fields (`Setup::tag`).
+    fn report(&mut self, d: &Delta, sign: i64, setup: &Setup<'_>, values: &[u16]) {
         self.count += sign;
-        for (field, value) in (0u16..).zip(values) {
-            match self
-                .per
-                .iter_mut()
-                .find(|(f, v, _)| (*f, *v) == (field, value))
-            {
-                Some((_, _, t)) => t.report(d, sign),
-                None => {
-                    let mut t = Tally::default();
-                    t.report(d, sign);
-                    self.per.push((field, value, t));
-                }
+        let (all, mut per) = match self.tallies.split_first_mut() {
+            Some(split) => split,
+            None => return,
+        };
+        all.report(d, sign);
+        for (&v, &n) in values.iter().zip(&setup.per_values) {
+            let (these, rest) = per.split_at_mut(n.min(per.len()));
+            if let Some(t) = these.get_mut(usize::from(v)) {
+                t.report(d, sign);
             }
+            per = rest;
         }
     }
 }
@@ -392,13 +394,13 @@ pub(crate) struct ChunkOut {
     /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
     /// planner's side of a tick adds a few sums instead of visiting every report (and every
     /// reporting device's `per` values, far apart in memory).
-    pub views: BTreeMap<(u32, u8), Reports>,
+    pub views: Vec<((u32, u8), Reports)>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
     /// Changes of the true state, per (tick, ring).
-    pub truth: BTreeMap<(u32, u8), Truth>,
+    pub truth: Vec<((u32, u8), Truth)>,
     pub events: i64,
     /// Visits that ran past their tick.
     pub ahead: Vec<Ahead>,
@@ -417,10 +419,10 @@ impl ChunkOut {
     /// Outputs of a replay: the first `skip` units dropped, the rest counted `sign` times.
     pub(crate) fn replay(skip: u32, sign: i64) -> ChunkOut {
         ChunkOut {
-            views: BTreeMap::new(),
+            views: Vec::new(),
             requests: Vec::new(),
             next: Vec::new(),
-            truth: BTreeMap::new(),
+            truth: Vec::new(),
             events: 0,
             ahead: Vec::new(),
             seq: 0,
@@ -452,7 +454,7 @@ impl ChunkOut {
         if !self.live() {
             return;
         }
-        let t = self.truth.entry((tick, ring)).or_default();
+        let t = entry(&mut self.truth, (tick, ring), Truth::default);
         let sign = self.sign;
         t[0] += sign * i64::from(done);
         t[1] += sign * i64::from(exposed);
@@ -466,14 +468,26 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        let values = setup.per_fields.iter().map(|&f| {
-            u16::try_from(device::column_value(setup.pop, f, device as usize)).unwrap_or(u16::MAX)
-        });
-        self.views
-            .entry((d.tick, d.ring))
-            .or_default()
-            .report(&d, sign, values);
+        entry(&mut self.views, (d.tick, d.ring), || Reports::new(setup)).report(
+            &d,
+            sign,
+            setup,
+            setup.tag(device).1,
+        );
     }
+}
+
+/// The value of `key` in `pairs`, added (`make`) if it is not there. A chunk touches a few (tick,
+/// ring) pairs, the latest most: a search from the end beats a map.
+fn entry<V>(pairs: &mut Vec<((u32, u8), V)>, key: (u32, u8), make: impl FnOnce() -> V) -> &mut V {
+    let i = match pairs.iter().rposition(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            pairs.push((key, make()));
+            pairs.len() - 1
+        }
+    };
+    &mut pairs[i].1
 }
 
 fn counts_of(t: &Tally, size: u64, soak: i64) -> RingCounts {
