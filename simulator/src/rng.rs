@@ -50,9 +50,20 @@ pub fn mix(mut z: u64) -> u64 {
 /// The starting state of a stream.
 #[inline]
 pub fn base(seed: u64, trial: u64, device: u64, purpose: Purpose) -> u64 {
-    mix(mix(mix(seed ^ K0) ^ trial.wrapping_mul(K1))
-        ^ device.wrapping_mul(K2)
-        ^ (purpose as u64).wrapping_mul(K3))
+    base_in(trial_part(seed, trial), device, purpose)
+}
+
+/// The part of `base` that depends on the seed and trial alone: computed once per trial, it saves
+/// two of the three mixes of every device stream's base.
+#[inline]
+pub fn trial_part(seed: u64, trial: u64) -> u64 {
+    mix(mix(seed ^ K0) ^ trial.wrapping_mul(K1))
+}
+
+/// `base` from its trial part.
+#[inline]
+pub fn base_in(trial_part: u64, device: u64, purpose: Purpose) -> u64 {
+    mix(trial_part ^ device.wrapping_mul(K2) ^ (purpose as u64).wrapping_mul(K3))
 }
 
 /// The inverse of `GAMMA` modulo 2^64 (Newton's iteration; `GAMMA` is odd).

@@ -281,17 +281,18 @@ enum Due {
     CheckIn,
 }
 
-/// What names the devices' random streams in a trial.
+/// What names the devices' random streams in a trial: the seed and trial's part of their bases.
 #[derive(Clone, Copy, Debug)]
-pub struct RngKey {
-    pub seed: u64,
-    pub trial: u64,
-}
+pub struct RngKey(u64);
 
 impl RngKey {
+    pub fn new(seed: u64, trial: u64) -> RngKey {
+        RngKey(crate::rng::trial_part(seed, trial))
+    }
+
     #[inline]
     fn base(&self, id: u32) -> u64 {
-        crate::rng::base(self.seed, self.trial, u64::from(id), Purpose::Device)
+        crate::rng::base_in(self.0, u64::from(id), Purpose::Device)
     }
 }
 

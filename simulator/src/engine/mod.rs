@@ -729,10 +729,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let step = setup.gate_interval;
     let n_ticks = horizon.div_ceil(step) + 1;
     let n_rings = pop.ring_devices.len();
-    let key = RngKey {
-        seed: setup.seed,
-        trial,
-    };
+    let key = RngKey::new(setup.seed, trial);
     let mut w = World {
         setup,
         key,

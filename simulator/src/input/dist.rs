@@ -108,14 +108,26 @@ impl FieldDist {
             (Dist::Const(bits), _) => *bits,
             (Dist::Choice(values, cumulative), _) => choose(values, cumulative, rng),
             (Dist::Bernoulli(d), _) => u64::from(d.sample(rng)),
-            (_, Encode::Int) => {
-                let x = self.sample_f64(rng).round();
-                // `as` saturates: huge samples clamp to the i64 range, NaN becomes 0.
-                (x as i64) as u64
-            }
+            (_, Encode::Int) => round_to_i64(self.sample_f64(rng)) as u64,
             (_, Encode::Percent) => self.sample_f64(rng).clamp(0.0, 1.0).to_bits(),
             (_, Encode::Float | Encode::Bits) => self.sample_f64(rng).to_bits(),
         })
+    }
+}
+
+/// `x.round() as i64` (halves away from zero; `as` saturates: huge values clamp to the i64 range, NaN
+/// becomes 0) without a call to the math library: `f64::round` is one on x86-64's baseline.
+#[inline]
+fn round_to_i64(x: f64) -> i64 {
+    let i = x as i64;
+    // Exact: `x` minus its integer part is representable (for |x| >= 2^52 it is 0).
+    let frac = x - i as f64;
+    if frac >= 0.5 {
+        i.saturating_add(1)
+    } else if frac <= -0.5 {
+        i.saturating_sub(1)
+    } else {
+        i
     }
 }
 
@@ -545,5 +557,43 @@ impl Parser {
             },
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_to_i64;
+
+    #[test]
+    fn rounding_is_that_of_f64_round() {
+        let mut rng = crate::rng::Stream(3);
+        let edges = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            -0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5,
+            9.2e18,
+            9.3e18,
+            -9.3e18,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+        ];
+        let random = (0..100_000).map(|_| {
+            let u = rng.unit();
+            (u - 0.5) * 10f64.powi((rng.next_u64() % 40) as i32 - 20)
+        });
+        let halves: Vec<f64> = (0..2000).map(|k| f64::from(k) / 2.0 - 500.0).collect();
+        for x in edges.into_iter().chain(random).chain(halves) {
+            assert_eq!(round_to_i64(x), x.round() as i64, "{x:e}");
+        }
     }
 }
