@@ -536,6 +536,7 @@ struct World<'s, 'a> {
     /// The last tick at which a device finished or was in progress.
     last_progress: u32,
     events: i64,
+    warm: Warm,
 }
 
 type DeviceFn<'f> = dyn Fn(&mut DeviceCtx<'_, '_>, u32, &mut Dev, &mut ChunkOut) + Sync + 'f;
@@ -590,7 +591,10 @@ impl World<'_, '_> {
             if ids.len() <= serial {
                 vec![process(&mut init(), ids, &mut self.devs, 0)]
             } else {
-                par_chunks(ids, setup.min_chunk, &mut self.devs, &init, &process)
+                self.warm.release();
+                let outs = par_chunks(ids, setup.min_chunk, &mut self.devs, &init, &process);
+                self.warm.keep();
+                outs
             }
         };
         let mut requests = Vec::new();
@@ -750,6 +754,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         in_progress: 0,
         last_progress: 0,
         events: 0,
+        warm: Warm::default(),
     };
     let mut views: Vec<View> = vec![View::new(&setup.per_values); n_rings];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
@@ -1085,6 +1090,45 @@ fn par_chunks<C>(
         .into_par_iter()
         .map_init(init, |c, (ids, devs, base)| process(c, ids, devs, base))
         .collect()
+}
+
+/// Keeps the pool's other threads awake between two parallel regions of a trial. The planner's part of
+/// a tick is short (tens of microseconds); a thread that went to sleep in it takes longer than that to
+/// wake (a futex round trip, slower still in a VM) and the next region starts without it. So after a
+/// region, each other thread is handed a job that spins until the next region starts, or for at most
+/// `SPIN`. Results do not depend on it.
+#[derive(Default)]
+struct Warm {
+    region: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Warm {
+    const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+    /// A region starts: the spinning threads stop and take part.
+    fn release(&self) {
+        self.region.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A region ended: the other threads spin until the next one.
+    fn keep(&self) {
+        use std::sync::atomic::Ordering::Acquire;
+        let now = self.region.load(Acquire);
+        for _ in 1..rayon::current_num_threads() {
+            let region = std::sync::Arc::clone(&self.region);
+            rayon::spawn(move || {
+                let start = std::time::Instant::now();
+                let mut spins = 0u32;
+                while region.load(Acquire) == now {
+                    std::hint::spin_loop();
+                    spins = spins.wrapping_add(1);
+                    if spins.is_multiple_of(1024) && start.elapsed() > Warm::SPIN {
+                        break;
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// A per-thread agent context for each profile.
