@@ -740,10 +740,15 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     fn step(&mut self, id: u32, dev: &mut Dev, t: u32, event: Event<'_>, out: &mut ChunkOut) {
-        let class = self.setup.fleet.classes[self.class].profile;
-        let ctx = &mut self.ctx[profile_index(class)];
-        step_into(&mut dev.agent, &mut self.actions, t, &event, ctx);
+        let ctx = self.agent_ctx();
+        step_into(&mut dev.agent, &mut self.actions, t, &event, &mut self.ctx[ctx]);
         self.apply(id, dev, t, out);
+    }
+
+    /// Which of `ctx` the device being visited runs on.
+    #[inline]
+    fn agent_ctx(&self) -> usize {
+        profile_index(self.setup.fleet.classes[self.class].profile)
     }
 
     /// One step of the agent on the record just built in `slots`/`missing`: a check-in with its desired
@@ -756,21 +761,18 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         out: &mut ChunkOut,
         check_in: Option<Option<&Desired>>,
     ) {
-        let (slots, missing) = (
-            std::mem::take(&mut self.slots),
-            std::mem::take(&mut self.missing),
-        );
+        let ctx = self.agent_ctx();
+        // The record borrows the buffers; the agent's context and actions are other fields.
         let record = Record {
-            slots: &slots,
-            missing: &missing,
+            slots: &self.slots,
+            missing: &self.missing,
         };
         let event = match check_in {
             Some(desired) => Event::CheckIn { desired, record },
             None => Event::Tick { record },
         };
-        self.step(id, dev, t, event, out);
-        self.slots = slots;
-        self.missing = missing;
+        step_into(&mut dev.agent, &mut self.actions, t, &event, &mut self.ctx[ctx]);
+        self.apply(id, dev, t, out);
     }
 
     /// An offered device with nothing in flight keeps checking in while a check-in would do
@@ -874,8 +876,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                             self.brick(dev, t, out);
                             return;
                         }
-                        let class = self.setup.fleet.classes[self.class].profile;
-                        let ctx = &self.ctx[profile_index(class)];
+                        let ctx = &self.ctx[self.agent_ctx()];
                         let (state, actions) = fleetgate_agents::recover(&dev.agent, t, ctx);
                         dev.agent = state;
                         self.actions = actions;
