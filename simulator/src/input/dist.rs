@@ -75,6 +75,7 @@ impl FieldDist {
     }
 
     /// A number drawn from the distribution (before encoding), for numeric distributions.
+    #[inline(always)]
     pub fn sample_f64(&self, rng: &mut impl Rng) -> f64 {
         let x = match &self.dist {
             Dist::Const(bits) => return f64::from_bits(*bits),
