@@ -100,6 +100,7 @@ impl FieldDist {
     }
 
     /// One value as slot bits, or `None` when it comes out missing.
+    #[inline(always)]
     pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
         // A field that is always missing (a class that never reports it) draws nothing.
         if self.missing >= 1.0 || (self.missing > 0.0 && rng.random::<f64>() < self.missing) {
