@@ -762,9 +762,10 @@ fn plane_versions(policy: &Policy, record: &Record<'_>) -> Option<([u64; MAX_PLA
     // The plane slots follow the device fields, in plane order (`Policy::plane_slot`).
     let first = policy.n_device_fields();
     let mut versions = [0u64; MAX_PLANES];
-    versions
-        .get_mut(..n)?
-        .copy_from_slice(record.slots.get(first..first + n)?);
+    // A few planes: a loop, not a call to `memcpy`.
+    for (v, s) in versions.iter_mut().zip(record.slots.get(first..first + n)?) {
+        *v = *s;
+    }
     Some((versions, n))
 }
 

@@ -578,6 +578,8 @@ impl World<'_, '_> {
                            base: usize|
              -> ChunkOut {
                 let mut out = ChunkOut::new();
+                // At most one next event per device.
+                out.next.reserve(ids.len());
                 for (k, &id) in ids.iter().enumerate() {
                     // Devices far apart in memory: ask for the ones a few visits ahead now.
                     if let Some(&ahead) = ids.get(k + PREFETCH) {
@@ -776,6 +778,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         // Each device draws its first check-in from its own stream: in parallel, filed in order.
         let schedule = |_: &mut (), ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
             let mut out = ChunkOut::new();
+            out.next.reserve(ids.len());
             for &d in ids {
                 let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
                 let dev = &mut devs[d as usize - base];
