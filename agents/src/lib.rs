@@ -56,7 +56,8 @@ pub use driver::{Agent, Clock, Fault, Image, Observer, Parked, PowerLoss, Storag
 pub use eval::{Evaluator, Interp, ProfileEvaluator};
 pub use machine::{
     Action, Actions, Config, ConfigError, Ctx, Decision, Desired, Event, Order, Profile, Status,
-    check_in_idles, check_in_reads_record, pending_actions, recover, step, step_into, tick_reads_record,
+    check_in_idles, check_in_reads_record, pending_actions, recover, step, step_into,
+    tick_reads_record,
 };
 pub use mem::MemStorage;
 pub use record::RecordBuf;

@@ -962,7 +962,13 @@ fn a_check_in_does_nothing_exactly_when_the_predicate_says() {
                     s.timer = timer;
                     s.installed = PlaneSet(installed);
                     for r in [None, Some(0), Some(1), Some(2), Some(3)] {
-                        let desired = r.map(|id| if id == 0 { Desired::new(0) } else { release(id) });
+                        let desired = r.map(|id| {
+                            if id == 0 {
+                                Desired::new(0)
+                            } else {
+                                release(id)
+                            }
+                        });
                         let expect = check_in_idles(&s, now, desired.as_ref());
                         for rec in &records {
                             let event = Event::CheckIn {

@@ -741,7 +741,13 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
 
     fn step(&mut self, id: u32, dev: &mut Dev, t: u32, event: Event<'_>, out: &mut ChunkOut) {
         let ctx = self.agent_ctx();
-        step_into(&mut dev.agent, &mut self.actions, t, &event, &mut self.ctx[ctx]);
+        step_into(
+            &mut dev.agent,
+            &mut self.actions,
+            t,
+            &event,
+            &mut self.ctx[ctx],
+        );
         self.apply(id, dev, t, out);
     }
 
@@ -771,7 +777,13 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             Some(desired) => Event::CheckIn { desired, record },
             None => Event::Tick { record },
         };
-        step_into(&mut dev.agent, &mut self.actions, t, &event, &mut self.ctx[ctx]);
+        step_into(
+            &mut dev.agent,
+            &mut self.actions,
+            t,
+            &event,
+            &mut self.ctx[ctx],
+        );
         self.apply(id, dev, t, out);
     }
 

@@ -1110,7 +1110,8 @@ impl Warm {
 
     /// A region starts: the spinning threads stop and take part.
     fn release(&self) {
-        self.region.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.region
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// A region ended: the other threads spin until the next one.
