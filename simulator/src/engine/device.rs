@@ -245,7 +245,8 @@ impl Dev {
     /// The device hears the planner's abort at its next check-in; schedules one (from `t`, with the
     /// class's mean interval `poll`) unless one or an outcome is pending (a deferred or verifying
     /// device draws no check-in: see `DeviceCtx::keep_polling`). Returns whether that moved its next
-    /// event earlier (it must be filed again).
+    /// event earlier: it must be filed again (its filing at the later event stays: a visit with
+    /// nothing due does nothing).
     pub fn mark_abort(&mut self, key: &RngKey, id: u32, poll: f64, t: u32) -> bool {
         self.bits |= ABORT_PENDING;
         let next = self.next_time();
@@ -312,11 +313,20 @@ pub fn column_value(pop: &crate::population::Population, f: usize, i: usize) -> 
     pop.value(f, i)
 }
 
+/// Which evaluation a record is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Rails and constraints, at a check-in.
+    CheckIn,
+    /// Health rules, at a health check.
+    Health,
+}
+
 /// What the fixed part of a record depends on (see `DeviceCtx::record`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Fixed {
     id: u32,
-    health: bool,
+    kind: Kind,
     on_new: u16,
     offered: bool,
 }
@@ -439,26 +449,21 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         }
     }
 
-    /// Builds the device's record at `t`: static fields from its row, fresh draws of the dynamic
-    /// `fields`, versions it runs, local time, the release's targets, and the scenario's effects if it
-    /// runs the release.
+    /// Builds the device's record of `kind` at `t`: static fields from its row, fresh draws of the
+    /// dynamic fields, versions it runs, local time, the release's targets, and the scenario's effects
+    /// if it runs the release. A check-in's record has the fields its rails and constraints read, and the release's targets
+    /// (only an offered device checks in with a record); a health check's, the fields its health rules
+    /// read, and the targets if the device was offered.
     ///
-    /// The part that does not change between two records of the same kind (`health`) for the same
-    /// device in the same state (static fields, versions, release) is kept from the last record when
-    /// it was built for the same `Fixed`: a verification window's health checks draw only their
-    /// dynamic fields.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        id: u32,
-        dev: &Dev,
-        t: u32,
-        statics: &[usize],
-        fields: &[usize],
-        offered: bool,
-        health: bool,
-    ) {
+    /// The part that does not change between two records of the same kind for the same device in the
+    /// same state (static fields, versions, release) is kept from the last record when it was built
+    /// for the same `Fixed`: a verification window's health checks draw only their dynamic fields.
+    fn record(&mut self, id: u32, dev: &Dev, t: u32, kind: Kind) {
         let setup = self.setup;
+        let (statics, fields, offered) = match kind {
+            Kind::CheckIn => (&setup.checkin_static, &setup.checkin_fields, true),
+            Kind::Health => (&setup.health_static, &setup.health_fields, dev.has(OFFERED)),
+        };
         let pop = setup.pop;
         let class = &setup.fleet.classes[self.class];
         let on_new = dev.on_new();
@@ -467,7 +472,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         let effects = on_new != 0 && hits != 0;
         let fixed = Fixed {
             id,
-            health,
+            kind,
             on_new,
             offered,
         };
@@ -900,17 +905,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 self.step(id, dev, t, event, out);
             } else if due == Due::Timer {
                 if fleetgate_agents::tick_reads_record(&dev.agent, t) {
-                    let offered = dev.has(OFFERED);
-                    let setup = self.setup;
-                    self.record(
-                        id,
-                        dev,
-                        t,
-                        &setup.health_static,
-                        &setup.health_fields,
-                        offered,
-                        true,
-                    );
+                    self.record(id, dev, t, Kind::Health);
                     self.step_on_record(id, dev, t, out, None);
                 } else {
                     // A deferral ends: no telemetry is drawn for a step that does not read it.
@@ -951,16 +946,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             };
             return self.step(id, dev, t, event, out);
         }
-        let setup = self.setup;
-        self.record(
-            id,
-            dev,
-            t,
-            &setup.checkin_static,
-            &setup.checkin_fields,
-            true,
-            false,
-        );
+        self.record(id, dev, t, Kind::CheckIn);
         let desired = self.desired(dev);
         self.step_on_record(id, dev, t, out, Some(desired));
     }
