@@ -855,11 +855,46 @@ fn a_step_never_allocates_more_actions_than_fit() {
     assert!(out.len() <= MAX_ACTIONS);
 }
 
+/// Every phase, with and without pause and freeze, a timer before, at and after `now`, planes
+/// installed or not: the states the predicate tests run, each with a description.
+fn state_grid(now: u32) -> Vec<(State, String)> {
+    let mut out = Vec::new();
+    for &phase in &Phase::ALL {
+        for flags in [0, PAUSED, FROZEN] {
+            for timer in [now - 1, now, now + 1] {
+                for installed in [0u16, 1] {
+                    let mut s = State::fresh(2, flags);
+                    s.set_order(0..2);
+                    s.phase = phase;
+                    s.timer = timer;
+                    s.installed = PlaneSet(installed);
+                    let what =
+                        format!("{phase:?} flags {flags} timer {timer} installed {installed}");
+                    out.push((s, what));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a check-in may offer: nothing, no release, an older, the same and a newer one.
+fn offers() -> [Option<Desired>; 5] {
+    [None, Some(0), Some(1), Some(2), Some(3)].map(|r| {
+        r.map(|id| {
+            if id == 0 {
+                Desired::new(0)
+            } else {
+                release(id)
+            }
+        })
+    })
+}
+
 #[test]
 fn a_step_reads_its_record_exactly_when_the_predicates_say() {
-    // Every phase, with and without pause and freeze, a timer before and after `now`, an older, the
-    // same and a newer release, planes installed or not: a step that the predicates say ignores its
-    // record comes out the same on a record that does not fit the policy; one that reads it does not.
+    // Over `state_grid` and `offers`: a step that the predicates say ignores its record comes out the
+    // same on a record that does not fit the policy; one that reads it does not.
     let policy = edge_ai();
     let mut ctx = Ctx::new(policy, Profile::Esp32c3, Interp::new(policy)).unwrap();
     let mut rec = RecordBuf::new(policy);
@@ -873,56 +908,41 @@ fn a_step_reads_its_record_exactly_when_the_predicates_say() {
         missing: &[0],
     };
     let (mut reads, mut ignores) = (0, 0);
-    for &phase in &Phase::ALL {
-        for flags in [0, PAUSED, FROZEN] {
-            for timer in [now - 1, now, now + 1] {
-                for installed in [0u16, 1] {
-                    let mut s = State::fresh(2, flags);
-                    s.set_order(0..2);
-                    s.phase = phase;
-                    s.timer = timer;
-                    s.installed = PlaneSet(installed);
-                    let mut cases: Vec<(Option<Desired>, bool)> =
-                        [None, Some(0), Some(1), Some(2), Some(3)]
-                            .into_iter()
-                            .map(|r| {
-                                let d = r.map(|id| {
-                                    if id == 0 {
-                                        Desired::new(0)
-                                    } else {
-                                        release(id)
-                                    }
-                                });
-                                let expect = check_in_reads_record(&s, now, d.as_ref());
-                                (d, expect)
-                            })
-                            .collect();
-                    cases.push((None, tick_reads_record(&s, now)));
-                    for (i, (desired, expect)) in cases.iter().enumerate() {
-                        let event = |record| {
-                            if i + 1 == cases.len() {
-                                Event::Tick { record }
-                            } else {
-                                Event::CheckIn {
-                                    desired: desired.as_ref(),
-                                    record,
-                                }
-                            }
-                        };
-                        let good = step(&s, now, &event(rec.record()), &mut ctx);
-                        let bad = step(&s, now, &event(broken), &mut ctx);
-                        let what = format!(
-                            "{phase:?} flags {flags} timer {timer} installed {installed} case {i}"
-                        );
-                        if *expect {
-                            reads += 1;
-                            assert_ne!(good, bad, "{what}: the step should read its record");
-                        } else {
-                            ignores += 1;
-                            assert_eq!(good, bad, "{what}: the step should ignore its record");
-                        }
+    for (s, what) in state_grid(now) {
+        // Each offer as a check-in, then a tick.
+        let mut cases: Vec<(Option<Desired>, bool)> = offers()
+            .into_iter()
+            .map(|d| {
+                let expect = check_in_reads_record(&s, now, d.as_ref());
+                (d, expect)
+            })
+            .collect();
+        cases.push((None, tick_reads_record(&s, now)));
+        for (i, (desired, expect)) in cases.iter().enumerate() {
+            let event = |record| {
+                if i + 1 == cases.len() {
+                    Event::Tick { record }
+                } else {
+                    Event::CheckIn {
+                        desired: desired.as_ref(),
+                        record,
                     }
                 }
+            };
+            let good = step(&s, now, &event(rec.record()), &mut ctx);
+            let bad = step(&s, now, &event(broken), &mut ctx);
+            if *expect {
+                reads += 1;
+                assert_ne!(
+                    good, bad,
+                    "{what} case {i}: the step should read its record"
+                );
+            } else {
+                ignores += 1;
+                assert_eq!(
+                    good, bad,
+                    "{what} case {i}: the step should ignore its record"
+                );
             }
         }
     }
@@ -934,10 +954,9 @@ fn a_step_reads_its_record_exactly_when_the_predicates_say() {
 
 #[test]
 fn a_check_in_does_nothing_exactly_when_the_predicate_says() {
-    // Every phase, with and without pause and freeze, a timer before, at and after `now`, no, an
-    // older, the same and a newer release, planes installed or not, a record that starts an update
-    // and one that denies it: a check-in the predicate calls idle leaves the state as it is and acts
-    // not; any other changes the state or acts.
+    // Over `state_grid` and `offers`, with a record that starts an update and one that denies it: a
+    // check-in the predicate calls idle leaves the state as it is and acts not; any other changes the
+    // state or acts.
     let policy = edge_ai();
     let mut ctx = Ctx::new(policy, Profile::Esp32c3, Interp::new(policy)).unwrap();
     let now = 10_000;
@@ -952,45 +971,28 @@ fn a_check_in_does_nothing_exactly_when_the_predicate_says() {
         })
         .collect();
     let (mut idle, mut acts) = (0, 0);
-    for &phase in &Phase::ALL {
-        for flags in [0, PAUSED, FROZEN] {
-            for timer in [now - 1, now, now + 1] {
-                for installed in [0u16, 1] {
-                    let mut s = State::fresh(2, flags);
-                    s.set_order(0..2);
-                    s.phase = phase;
-                    s.timer = timer;
-                    s.installed = PlaneSet(installed);
-                    for r in [None, Some(0), Some(1), Some(2), Some(3)] {
-                        let desired = r.map(|id| {
-                            if id == 0 {
-                                Desired::new(0)
-                            } else {
-                                release(id)
-                            }
-                        });
-                        let expect = check_in_idles(&s, now, desired.as_ref());
-                        for rec in &records {
-                            let event = Event::CheckIn {
-                                desired: desired.as_ref(),
-                                record: rec.record(),
-                            };
-                            let (after, actions) = step(&s, now, &event, &mut ctx);
-                            let what = format!(
-                                "{phase:?} flags {flags} timer {timer} installed {installed} release {r:?}"
-                            );
-                            if expect {
-                                idle += 1;
-                                assert_eq!((after, actions.len()), (s, 0), "{what}: should idle");
-                            } else {
-                                acts += 1;
-                                assert!(
-                                    after != s || !actions.is_empty(),
-                                    "{what}: should change or act"
-                                );
-                            }
-                        }
-                    }
+    for (s, what) in state_grid(now) {
+        for (i, desired) in offers().iter().enumerate() {
+            let expect = check_in_idles(&s, now, desired.as_ref());
+            for rec in &records {
+                let event = Event::CheckIn {
+                    desired: desired.as_ref(),
+                    record: rec.record(),
+                };
+                let (after, actions) = step(&s, now, &event, &mut ctx);
+                if expect {
+                    idle += 1;
+                    assert_eq!(
+                        (after, actions.len()),
+                        (s, 0),
+                        "{what} offer {i}: should idle"
+                    );
+                } else {
+                    acts += 1;
+                    assert!(
+                        after != s || !actions.is_empty(),
+                        "{what} offer {i}: should change or act"
+                    );
                 }
             }
         }

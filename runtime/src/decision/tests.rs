@@ -160,16 +160,19 @@ fn rails_end_to_end() {
     );
 }
 
+/// Firmware 1.3, model 1.9, config 6.0: the versions the health tests' devices run.
+const FLEET_VERSIONS: [u64; 3] = [
+    pack_version(1, 3, 0),
+    pack_version(1, 9, 0),
+    pack_version(6, 0, 0),
+];
+
 // Health: 5 rollback model for 3 checks (counter 0), 6 rollback firmware, 7 rollback firmware for 2
 // checks (counter 1), 8 rollback firmware.
 #[test]
 fn health_counters() {
     let p = sample_policy();
-    let v = [
-        pack_version(1, 3, 0),
-        pack_version(1, 9, 0),
-        pack_version(6, 0, 0),
-    ];
+    let v = FLEET_VERSIONS;
     let mut counters = [0u8; 2];
     let (t5, e5, none) = (bits(&p, &[(5, T)]), bits(&p, &[(5, E)]), bits(&p, &[]));
     for expected in [1, 2] {
@@ -231,11 +234,7 @@ fn a_quiet_health_check_decides_as_clause_by_clause() {
     // too few counters: the word-at-a-time shortcut and the clause loop agree on the verdict and on
     // the counters they leave. The shortcut is taken once: nothing true or erroneous, counters at 0.
     let p = sample_policy();
-    let v = [
-        pack_version(1, 3, 0),
-        pack_version(1, 9, 0),
-        pack_version(6, 0, 0),
-    ];
+    let v = FLEET_VERSIONS;
     let (mut quiet, mut cases) = (0, 0);
     for conds in 0..3u32.pow(4) {
         let set: Vec<(u16, Cond)> = (0..4)

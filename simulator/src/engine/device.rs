@@ -313,6 +313,14 @@ pub fn column_value(pop: &crate::population::Population, f: usize, i: usize) -> 
     pop.value(f, i)
 }
 
+/// What the agent steps on: an event that carries its own record (or none), or a check-in or a
+/// health check on the record just built in `DeviceCtx::slots`/`missing`.
+enum On<'d> {
+    Event(Event<'d>),
+    CheckIn(Option<&'d Desired>),
+    HealthCheck,
+}
+
 /// Which evaluation a record is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -744,8 +752,20 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         (dev.has(OFFERED) && !self.aborted).then_some(&self.setup.desired)
     }
 
-    fn step(&mut self, id: u32, dev: &mut Dev, t: u32, event: Event<'_>, out: &mut ChunkOut) {
+    /// One step of the agent on `on`, then its actions carried out.
+    #[inline]
+    fn step(&mut self, id: u32, dev: &mut Dev, t: u32, on: On<'_>, out: &mut ChunkOut) {
         let ctx = self.agent_ctx();
+        // The record borrows the buffers; the agent's context and actions are other fields.
+        let record = Record {
+            slots: &self.slots,
+            missing: &self.missing,
+        };
+        let event = match on {
+            On::Event(event) => event,
+            On::CheckIn(desired) => Event::CheckIn { desired, record },
+            On::HealthCheck => Event::Tick { record },
+        };
         step_into(
             &mut dev.agent,
             &mut self.actions,
@@ -760,36 +780,6 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     #[inline]
     fn agent_ctx(&self) -> usize {
         profile_index(self.setup.fleet.classes[self.class].profile)
-    }
-
-    /// One step of the agent on the record just built in `slots`/`missing`: a check-in with its desired
-    /// state (`Some`), or a timer tick (`None`).
-    fn step_on_record(
-        &mut self,
-        id: u32,
-        dev: &mut Dev,
-        t: u32,
-        out: &mut ChunkOut,
-        check_in: Option<Option<&Desired>>,
-    ) {
-        let ctx = self.agent_ctx();
-        // The record borrows the buffers; the agent's context and actions are other fields.
-        let record = Record {
-            slots: &self.slots,
-            missing: &self.missing,
-        };
-        let event = match check_in {
-            Some(desired) => Event::CheckIn { desired, record },
-            None => Event::Tick { record },
-        };
-        step_into(
-            &mut dev.agent,
-            &mut self.actions,
-            t,
-            &event,
-            &mut self.ctx[ctx],
-        );
-        self.apply(id, dev, t, out);
     }
 
     /// An offered device with nothing in flight keeps checking in while a check-in would do
@@ -902,14 +892,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                         continue;
                     }
                 };
-                self.step(id, dev, t, event, out);
+                self.step(id, dev, t, On::Event(event), out);
             } else if due == Due::Timer {
                 if fleetgate_agents::tick_reads_record(&dev.agent, t) {
                     self.record(id, dev, t, Kind::Health);
-                    self.step_on_record(id, dev, t, out, None);
+                    self.step(id, dev, t, On::HealthCheck, out);
                 } else {
                     // A deferral ends: no telemetry is drawn for a step that does not read it.
-                    self.step(id, dev, t, Event::Tick { record: EMPTY }, out);
+                    self.step(id, dev, t, On::Event(Event::Tick { record: EMPTY }), out);
                 }
             } else {
                 // A check-in.
@@ -920,7 +910,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 }
                 if dev.has(ABORT_PENDING) {
                     dev.bits &= !ABORT_PENDING;
-                    self.step(id, dev, t, Event::Order(Order::Abort), out);
+                    self.step(id, dev, t, On::Event(Event::Order(Order::Abort)), out);
                 }
                 if !dev.has(OFFERED) {
                     if !self.aborted && !dev.has(BRICKED) {
@@ -944,11 +934,11 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 desired,
                 record: EMPTY,
             };
-            return self.step(id, dev, t, event, out);
+            return self.step(id, dev, t, On::Event(event), out);
         }
         self.record(id, dev, t, Kind::CheckIn);
         let desired = self.desired(dev);
-        self.step_on_record(id, dev, t, out, Some(desired));
+        self.step(id, dev, t, On::CheckIn(desired), out);
     }
 
     /// The planner's first offer reaches the device at `t`, the end of its tick; then it runs on as
