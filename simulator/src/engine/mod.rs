@@ -37,7 +37,6 @@ use fleetgate_runtime::Policy;
 use fleetgate_runtime::decision::{GateAcc, GateDecision};
 use fleetgate_runtime::ring::{GATE_SLOTS, RingCounts, fill_gate_record};
 use fleetgate_runtime::{ClauseBits, Record, interp};
-use rayon::prelude::*;
 
 use crate::input::fleet::{Fleet, Profile as ClassProfile};
 use crate::input::release::{Release, Scenario};
@@ -49,11 +48,12 @@ pub use device::{Dev, Status};
 use device::{DeviceCtx, Effects, RngKey};
 use net::Partitions;
 
-/// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of at
-/// least `MIN_CHUNK` devices, `CHUNKS` per thread (devices' work varies a lot: an offer may carry a
-/// whole update, so many small chunks balance the threads).
+/// Buckets up to this many devices run on the calling thread; larger ones in parallel, in chunks
+/// that the threads claim as they go: each a `1 / (CHUNKS × threads)` share of what is left, and at
+/// least `MIN_CHUNK` devices (devices' work varies a lot: an offer may carry a whole update, so the
+/// last chunks are small and the threads finish together).
 const SERIAL: usize = 256;
-const MIN_CHUNK: usize = 32;
+const MIN_CHUNK: usize = 16;
 const CHUNKS: usize = 16;
 /// Buckets longer than this are sorted by radix (in linear time) rather than by comparisons.
 const RADIX_SORT: usize = 1 << 11;
@@ -344,15 +344,26 @@ impl Reports {
     /// A report of a device with `values` of the `per` fields (`Setup::tag`).
     fn report(&mut self, d: &Delta, sign: i64, setup: &Setup<'_>, values: &[u16]) {
         self.count += sign;
+        self.each(setup, values, |t| t.report(d, sign));
+    }
+
+    /// The planner offered the update to a device with `values` (not a report: it counts none).
+    fn offered(&mut self, setup: &Setup<'_>, values: &[u16]) {
+        self.each(setup, values, |t| t.offered += 1);
+    }
+
+    /// Applies `f` to the whole ring's tally and to those of `values`.
+    #[inline]
+    fn each(&mut self, setup: &Setup<'_>, values: &[u16], mut f: impl FnMut(&mut Tally)) {
         let (all, mut per) = match self.tallies.split_first_mut() {
             Some(split) => split,
             None => return,
         };
-        all.report(d, sign);
+        f(all);
         for (&v, &n) in values.iter().zip(&setup.per_values) {
             let (these, rest) = per.split_at_mut(n.min(per.len()));
             if let Some(t) = these.get_mut(usize::from(v)) {
-                t.report(d, sign);
+                f(t);
             }
             per = rest;
         }
@@ -460,6 +471,14 @@ impl ChunkOut {
         t[1] += sign * i64::from(exposed);
         t[2] += sign * i64::from(progress);
         t[3] += sign * i64::from(done != 0);
+    }
+
+    /// The planner offers the update to `device` in tick `tick`: its view counts it in that tick.
+    pub(crate) fn offered(&mut self, tick: u32, setup: &Setup<'_>, device: u32) {
+        let (ring, values) = setup.tag(device);
+        if let Ok(ring) = u8::try_from(ring) {
+            entry(&mut self.views, (tick, ring), || Reports::new(setup)).offered(setup, values);
+        }
     }
 
     /// Adds a report of `device` (whose row is in cache: it is the device being visited).
@@ -575,9 +594,8 @@ impl World<'_, '_> {
             let process = |ctx: &mut DeviceCtx<'_, '_>,
                            ids: &[u32],
                            devs: &mut [Dev],
-                           base: usize|
-             -> ChunkOut {
-                let mut out = ChunkOut::new();
+                           base: usize,
+                           out: &mut ChunkOut| {
                 // At most one next event per device.
                 out.next.reserve(ids.len());
                 for (k, &id) in ids.iter().enumerate() {
@@ -586,12 +604,13 @@ impl World<'_, '_> {
                         crate::prefetch(&devs[ahead as usize - base]);
                         setup.pop.prefetch(ahead as usize);
                     }
-                    f(ctx, id, &mut devs[id as usize - base], &mut out);
+                    f(ctx, id, &mut devs[id as usize - base], out);
                 }
-                out
             };
             if ids.len() <= serial {
-                vec![process(&mut init(), ids, &mut self.devs, 0)]
+                let mut out = ChunkOut::new();
+                process(&mut init(), ids, &mut self.devs, 0, &mut out);
+                vec![out]
             } else {
                 self.warm.release();
                 let outs = par_chunks(ids, setup.min_chunk, &mut self.devs, &init, &process);
@@ -776,17 +795,16 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         // A ring starting is progress: its devices are about to check in.
         w.last_progress = tick;
         // Each device draws its first check-in from its own stream: in parallel, filed in order.
-        let schedule = |_: &mut (), ids: &[u32], devs: &mut [Dev], base: usize| -> ChunkOut {
-            let mut out = ChunkOut::new();
-            out.next.reserve(ids.len());
-            for &d in ids {
-                let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
-                let dev = &mut devs[d as usize - base];
-                dev.schedule_checkin(&key, d, poll, t);
-                out.next.push((dev.next_time(), d));
-            }
-            out
-        };
+        let schedule =
+            |_: &mut (), ids: &[u32], devs: &mut [Dev], base: usize, out: &mut ChunkOut| {
+                out.next.reserve(ids.len());
+                for &d in ids {
+                    let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
+                    let dev = &mut devs[d as usize - base];
+                    dev.schedule_checkin(&key, d, poll, t);
+                    out.next.push((dev.next_time(), d));
+                }
+            };
         let ids = &setup.pop.ring_devices[r];
         for out in par_chunks(ids, setup.min_chunk, &mut w.devs, &|| (), &schedule) {
             for (when, d) in out.next {
@@ -843,27 +861,22 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 offer_times.push_back(t1.max(t));
                 in_flight += 1;
                 granted.push(d);
-                let (ring, values) = setup.tag(d);
-                if let Some(view) = views.get_mut(ring) {
-                    view.all.offered += 1;
-                    for (per, &v) in view.per.iter_mut().zip(values) {
-                        if let Some(t) = per.get_mut(usize::from(v)) {
-                            t.offered += 1;
-                        }
-                    }
-                }
             }
             granted.sort_unstable();
             if !granted.is_empty() {
                 w.last_progress = tick;
             }
-            // An offer runs the device's update as far as it can: much more work per device.
+            // An offer runs the device's update as far as it can: much more work per device. The
+            // planner's view counts the offers in this tick (step 3).
             w.run(
                 &granted,
                 tick,
                 false,
                 setup.serial_limit / 16,
-                &|ctx, id, dev, out| ctx.offer(id, dev, t1, out),
+                &|ctx, id, dev, out| {
+                    out.offered(tick, setup, id);
+                    ctx.offer(id, dev, t1, out);
+                },
             );
         }
 
@@ -1065,11 +1078,13 @@ fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
 }
 
 /// What a chunk runs: its device ids, their `Dev`s (indexed from the offset) and the offset.
-type ChunkFn<'a, C> = dyn Fn(&mut C, &[u32], &mut [Dev], usize) -> ChunkOut + Sync + 'a;
+type ChunkFn<'a, C> = dyn Fn(&mut C, &[u32], &mut [Dev], usize, &mut ChunkOut) + Sync + 'a;
 
-/// Processes sorted device ids in parallel chunks (`CHUNKS` per thread, of at least `min_chunk`
-/// ids), each chunk owning a disjoint slice of `devs`. `init` makes the scratch a thread's chunks
-/// share (built once per piece of work rayon splits off, not once per chunk).
+/// Processes sorted device ids in parallel: each of the pool's threads claims chunks of what is left
+/// (each chunk owning a disjoint slice of `devs`) until nothing is, with its own scratch (`init`) and
+/// output. A claim takes a share of what is left, at least `min_chunk` ids: large chunks first, small
+/// ones at the end, so that the threads finish together. Which thread ran which device shows in
+/// nothing: what the outputs hold is summed, or sorted, before it is used.
 fn par_chunks<C>(
     ids: &[u32],
     min_chunk: usize,
@@ -1077,22 +1092,49 @@ fn par_chunks<C>(
     init: &(dyn Fn() -> C + Sync),
     process: &ChunkFn<'_, C>,
 ) -> Vec<ChunkOut> {
-    let chunk = (ids.len() / (CHUNKS * rayon::current_num_threads())).max(min_chunk.max(1));
-    // Split `devs` at the chunk boundaries of `ids` (ids are sorted, so slices are disjoint).
-    let mut pieces: Vec<(&[u32], &mut [Dev], usize)> = Vec::new();
-    let mut rest: &mut [Dev] = devs;
-    let mut offset = 0usize;
-    for chunk in ids.chunks(chunk) {
-        let last = *chunk.last().unwrap_or(&0) as usize + 1;
-        let (head, tail) = rest.split_at_mut(last - offset);
-        pieces.push((chunk, head, offset));
-        rest = tail;
-        offset = last;
+    /// The ids not yet claimed, their `Dev`s, and the index of the first of those.
+    struct Rest<'d> {
+        ids: &'d [u32],
+        devs: &'d mut [Dev],
+        base: usize,
     }
-    pieces
-        .into_par_iter()
-        .map_init(init, |c, (ids, devs, base)| process(c, ids, devs, base))
-        .collect()
+    let threads = rayon::current_num_threads().max(1);
+    let rest = std::sync::Mutex::new(Rest { ids, devs, base: 0 });
+    let claim = || {
+        let mut r = rest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = (r.ids.len() / (CHUNKS * threads)).max(min_chunk.max(1));
+        let (head, tail) = r.ids.split_at(n.min(r.ids.len()));
+        let &last = head.last()?;
+        let end = last as usize + 1;
+        let devs = std::mem::take(&mut r.devs);
+        let (mine, others) = devs.split_at_mut(end - r.base);
+        let base = r.base;
+        *r = Rest {
+            ids: tail,
+            devs: others,
+            base: end,
+        };
+        Some((head, mine, base))
+    };
+    let work = || {
+        let mut scratch = init();
+        let mut out = ChunkOut::new();
+        while let Some((ids, devs, base)) = claim() {
+            process(&mut scratch, ids, devs, base, &mut out);
+        }
+        out
+    };
+    let mut outs: Vec<ChunkOut> = (0..threads).map(|_| ChunkOut::new()).collect();
+    rayon::scope(|s| {
+        let (mine, others) = outs.split_at_mut(1);
+        for out in others {
+            s.spawn(|_| *out = work());
+        }
+        mine[0] = work();
+    });
+    outs
 }
 
 /// Keeps the pool's other threads awake between two parallel regions of a trial. The planner's part of
