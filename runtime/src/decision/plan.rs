@@ -177,7 +177,7 @@ pub fn install_order(
         current,
         target,
         goal: changing,
-        dead: vec![0; dead_words(changing)],
+        dead: Dead::for_goal(changing),
         first_block: None,
         order: InstallOrder::default(),
     };
@@ -193,10 +193,43 @@ pub fn install_order(
     }
 }
 
-/// Words of a bitset indexed by plane masks below the highest changing plane's bit.
-fn dead_words(changing: PlaneSet) -> usize {
-    let top = 16 - changing.0.leading_zeros() as usize;
-    (1usize << top).div_ceil(64)
+/// Plane masks known not to lead to the goal: a bitset indexed by the masks below the highest
+/// changing plane's bit. Its first word is inline: it holds every mask of up to 6 planes, so most
+/// searches allocate nothing.
+pub(super) struct Dead {
+    first: u64,
+    rest: Vec<u64>,
+}
+
+impl Dead {
+    pub(super) fn for_goal(changing: PlaneSet) -> Dead {
+        let top = 16 - changing.0.leading_zeros() as usize;
+        let words = (1usize << top).div_ceil(64);
+        Dead {
+            first: 0,
+            rest: vec![0; words.saturating_sub(1)],
+        }
+    }
+
+    pub(super) fn contains(&self, mask: PlaneSet) -> bool {
+        let i = usize::from(mask.0);
+        let word = match i / 64 {
+            0 => Some(self.first),
+            w => self.rest.get(w - 1).copied(),
+        };
+        word.is_some_and(|w| w >> (i % 64) & 1 != 0)
+    }
+
+    pub(super) fn insert(&mut self, mask: PlaneSet) {
+        let i = usize::from(mask.0);
+        let word = match i / 64 {
+            0 => Some(&mut self.first),
+            w => self.rest.get_mut(w - 1),
+        };
+        if let Some(w) = word {
+            *w |= 1 << (i % 64);
+        }
+    }
 }
 
 struct Search<'a> {
@@ -205,8 +238,7 @@ struct Search<'a> {
     current: &'a [u64],
     target: &'a [Option<u64>],
     goal: PlaneSet,
-    /// Plane masks known not to lead to the goal.
-    dead: Vec<u64>,
+    dead: Dead,
     first_block: Option<usize>,
     order: InstallOrder,
 }
@@ -234,20 +266,6 @@ impl Search<'_> {
         )
     }
 
-    fn is_dead(&self, mask: PlaneSet) -> bool {
-        let i = usize::from(mask.0);
-        self.dead
-            .get(i / 64)
-            .is_some_and(|w| w >> (i % 64) & 1 != 0)
-    }
-
-    fn kill(&mut self, mask: PlaneSet) {
-        let i = usize::from(mask.0);
-        if let Some(w) = self.dead.get_mut(i / 64) {
-            *w |= 1 << (i % 64);
-        }
-    }
-
     /// Depth-first: from the consistent state `installed`, can the goal be reached? On success the
     /// planes are in `self.order`. Recursion depth is at most `MAX_PLANES`.
     fn extend(&mut self, installed: PlaneSet) -> bool {
@@ -256,12 +274,12 @@ impl Search<'_> {
         }
         for p in PlaneSet(self.goal.0 & !installed.0) {
             let next = installed.union(PlaneSet::single(p));
-            if self.is_dead(next) {
+            if self.dead.contains(next) {
                 continue;
             }
             if let Err(c) = self.check(next) {
                 self.first_block.get_or_insert(c);
-                self.kill(next);
+                self.dead.insert(next);
                 continue;
             }
             self.order.push(p);
@@ -269,7 +287,7 @@ impl Search<'_> {
                 return true;
             }
             self.order.pop();
-            self.kill(next);
+            self.dead.insert(next);
         }
         false
     }

@@ -483,6 +483,34 @@ fn no_order_when_planes_must_change_together() {
 }
 
 #[test]
+fn dead_plane_masks_past_the_inline_word() {
+    // Up to 6 planes the masks fit the inline word; with 16, they reach 65,535.
+    for goal in [PlaneSet(0b111), PlaneSet(0b11_1111), PlaneSet::all(16)] {
+        let mut dead = plan::Dead::for_goal(goal);
+        let masks: Vec<PlaneSet> = [0u16, 1, 63, 64, 65, 4095, 65_535]
+            .into_iter()
+            .map(PlaneSet)
+            .filter(|m| m.0 & !goal.0 == 0)
+            .collect();
+        for (k, &m) in masks.iter().enumerate() {
+            assert!(!dead.contains(m), "{m:?} of {goal:?} starts alive");
+            dead.insert(m);
+            for (j, &other) in masks.iter().enumerate() {
+                assert_eq!(
+                    dead.contains(other),
+                    j <= k,
+                    "{other:?} after {m:?} of {goal:?}"
+                );
+            }
+        }
+    }
+    // A mask past the goal's highest plane is never dead, and killing it changes nothing.
+    let mut small = plan::Dead::for_goal(PlaneSet(0b11));
+    small.insert(PlaneSet(0x8000));
+    assert!(!small.contains(PlaneSet(0x8000)));
+}
+
+#[test]
 fn rollback_order_puts_dependents_first() {
     let p = sample_policy();
     let all = PlaneSet::all(3);
