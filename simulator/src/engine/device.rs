@@ -323,6 +323,7 @@ enum On<'d> {
 
 /// Which evaluation a record is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 enum Kind {
     /// Rails and constraints, at a check-in.
     CheckIn,
@@ -468,12 +469,13 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// for the same `Fixed`: a verification window's health checks draw only their dynamic fields.
     fn record(&mut self, id: u32, dev: &Dev, t: u32, kind: Kind) {
         let setup = self.setup;
-        let (statics, fields, offered) = match kind {
-            Kind::CheckIn => (&setup.checkin_static, &setup.checkin_fields, true),
-            Kind::Health => (&setup.health_static, &setup.health_fields, dev.has(OFFERED)),
+        let (statics, offered) = match kind {
+            Kind::CheckIn => (&setup.checkin_static, true),
+            Kind::Health => (&setup.health_static, dev.has(OFFERED)),
         };
         let pop = setup.pop;
         let class = &setup.fleet.classes[self.class];
+        let dynamic = &setup.dynamic[self.class][kind as usize];
         let on_new = dev.on_new();
         let hits = dev.hits();
         // The scenario's effects change fields (`add` is not idempotent): such records are built whole.
@@ -495,6 +497,12 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     }
                 }
             }
+            for &(f, bits) in &dynamic.fixed {
+                match bits {
+                    Some(b) => self.slots[f] = b,
+                    None => self.missing[f / 64] |= 1 << (f % 64),
+                }
+            }
             for p in 0..setup.schema.planes.len() {
                 let new = on_new >> p & 1 == 1;
                 self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
@@ -512,7 +520,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         } else {
             self.missing.copy_from_slice(&self.fixed_missing);
         }
-        for &f in fields {
+        for &f in &dynamic.draw {
             match class.fields[f].sample(&mut self.rng) {
                 Some(b) => self.slots[f] = b,
                 None => self.missing[f / 64] |= 1 << (f % 64),

@@ -83,9 +83,8 @@ pub struct Setup<'a> {
     pub(crate) desired: Desired,
     pub(crate) horizon: u32,
     pub(crate) gate_interval: u32,
-    /// Dynamic fields to draw for a check-in (rails, constraints) and for a health check.
-    pub(crate) checkin_fields: Vec<usize>,
-    pub(crate) health_fields: Vec<usize>,
+    /// Per class, the dynamic fields a check-in (rails, constraints) and a health check read.
+    pub(crate) dynamic: Vec<[Dynamic; 2]>,
     /// Static fields those evaluations read (only these are copied into the record).
     pub(crate) checkin_static: Vec<usize>,
     pub(crate) health_static: Vec<usize>,
@@ -168,6 +167,11 @@ impl<'a> Setup<'a> {
             &[FunctionKind::Rails, FunctionKind::Constraints],
         ));
         let (health_fields, health_static) = split(read_slots(policy, &[FunctionKind::Health]));
+        let dynamic = fleet
+            .classes
+            .iter()
+            .map(|c| [&checkin_fields, &health_fields].map(|f| Dynamic::of(c, f)))
+            .collect();
         let n_regions = fleet
             .regions
             .iter()
@@ -231,8 +235,7 @@ impl<'a> Setup<'a> {
             desired,
             horizon,
             gate_interval,
-            checkin_fields,
-            health_fields,
+            dynamic,
             checkin_static,
             health_static,
             region_offset,
@@ -247,6 +250,35 @@ impl<'a> Setup<'a> {
                 .div_ceil(gate_interval)
                 .saturating_mul(gate_interval),
         }
+    }
+}
+
+/// The dynamic fields a record of one kind reads, for one class: those whose distribution draws, in
+/// field order (each draw moves the device's stream on), and those it always gives one value, or
+/// none, which are set with the record's fixed part (`DeviceCtx::record`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dynamic {
+    pub draw: Vec<usize>,
+    pub fixed: Vec<(usize, Option<u64>)>,
+}
+
+impl Dynamic {
+    pub(crate) fn of(class: &crate::input::fleet::Class, fields: &[usize]) -> Dynamic {
+        let mut d = Dynamic::default();
+        for &f in fields {
+            let Some(dist) = class.fields.get(f) else {
+                continue;
+            };
+            match (&dist.dist, dist.missing) {
+                // `FieldDist::sample` draws nothing for these.
+                (_, m) if m >= 1.0 => d.fixed.push((f, None)),
+                (crate::input::dist::Dist::Const(bits), m) if m <= 0.0 => {
+                    d.fixed.push((f, Some(*bits)))
+                }
+                _ => d.draw.push(f),
+            }
+        }
+        d
     }
 }
 

@@ -101,6 +101,27 @@ fn the_example_inputs_parse() {
 }
 
 #[test]
+fn records_draw_only_fields_that_draw() {
+    use crate::engine::Dynamic;
+    let schema = edge_ai();
+    let fleet = fleet::parse(FLEET, &schema).expect("parses");
+    let bits = |b: bool| u64::from(b);
+    // battery, charging, rssi_dbm, cpu_temp_c, inference_ms, npu_ready, reboots_24h.
+    let read = [2, 3, 6, 7, 9, 10, 11];
+    // A microcontroller never reports inference_ms or npu_ready: nothing to draw for them.
+    let esp = Dynamic::of(&fleet.classes[0], &read);
+    assert_eq!(esp.draw, [2, 3, 6, 7, 11]);
+    assert_eq!(esp.fixed, [(9, None), (10, None)]);
+    // A gateway's battery is always full and charging; rssi may be missing, so it draws.
+    let rk = Dynamic::of(&fleet.classes[2], &read);
+    assert_eq!(rk.draw, [6, 7, 9, 10, 11]);
+    assert_eq!(
+        rk.fixed,
+        [(2, Some(1.0f64.to_bits())), (3, Some(bits(true)))]
+    );
+}
+
+#[test]
 fn rescaling_apportions_exactly() {
     let mut fleet = fleet::parse(FLEET, &edge_ai()).expect("parses");
     for n in [1, 2, 3, 7, 999, 10_001] {
