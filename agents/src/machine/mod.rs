@@ -756,17 +756,12 @@ fn intersect(a: PlaneSet, b: PlaneSet) -> PlaneSet {
     PlaneSet(a.0 & b.0)
 }
 
-/// The running version of every plane, from the record's `device.<plane>` slots.
-fn plane_versions(policy: &Policy, record: &Record<'_>) -> Option<([u64; MAX_PLANES], usize)> {
+/// The running version of every plane: the record's `device.<plane>` slots, which follow the device
+/// fields in plane order (`Policy::plane_slot`).
+fn plane_versions<'r>(policy: &Policy, record: &Record<'r>) -> Option<&'r [u64]> {
     let n = usize::from(policy.n_planes()).min(MAX_PLANES);
-    // The plane slots follow the device fields, in plane order (`Policy::plane_slot`).
     let first = policy.n_device_fields();
-    let mut versions = [0u64; MAX_PLANES];
-    // A few planes: a loop, not a call to `memcpy`.
-    for (v, s) in versions.iter_mut().zip(record.slots.get(first..first + n)?) {
-        *v = *s;
-    }
-    Some((versions, n))
+    record.slots.get(first..first.checked_add(n)?)
 }
 
 impl Machine<'_> {
@@ -917,13 +912,13 @@ impl Machine<'_> {
     fn plan<E: Evaluator>(&mut self, d: &Desired, record: &Record<'_>, ctx: &mut Ctx<'_, E>) {
         let versions = plane_versions(ctx.policy, record);
         let eval = ctx.eval(FunctionKind::Constraints, record);
-        let (Some((current, n)), Ok(())) = (versions, eval) else {
+        let (Some(current), Ok(())) = (versions, eval) else {
             // The record does not fit the policy: fail safe, as the rails would.
             self.out.decision.eval_error = eval.err();
             self.out.decision.rails = Some(RailVerdict::Deny);
             return self.deny();
         };
-        let current = current.get(..n).unwrap_or_default();
+        let n = current.len();
         let targets = d.targets();
         let targets = targets.get(..n).unwrap_or_default();
         let order = decision::install_order(ctx.policy, current, targets, &ctx.bits);
@@ -964,12 +959,8 @@ impl Machine<'_> {
         self.s.checks = self.s.checks.saturating_add(1);
         let verdict = match ctx.eval(FunctionKind::Health, record) {
             Ok(()) => {
-                let versions = plane_versions(ctx.policy, record);
                 // Without versions the closure takes every dependent plane: the safe side.
-                let versions = versions
-                    .as_ref()
-                    .and_then(|(v, n)| v.get(..*n))
-                    .unwrap_or_default();
+                let versions = plane_versions(ctx.policy, record).unwrap_or_default();
                 let n = usize::from(cfg.n_counters);
                 let counters = self.s.counters.get_mut(..n).unwrap_or_default();
                 decision::health(ctx.policy, &ctx.bits, counters, versions).verdict

@@ -283,6 +283,15 @@ impl Dynamic {
 }
 
 impl Setup<'_> {
+    /// Hints the processor that device `d`'s tag is needed soon: its reports read it, and the tags
+    /// of a million devices do not stay in cache.
+    #[inline(always)]
+    fn prefetch_tag(&self, d: u32) {
+        if let Some(t) = self.tags.get(d as usize * (1 + self.per_fields.len())) {
+            crate::prefetch(t);
+        }
+    }
+
     /// Device `d`'s ring and its value of each `per` field (see `tags`).
     #[inline]
     fn tag(&self, d: u32) -> (usize, &[u16]) {
@@ -437,13 +446,13 @@ pub(crate) struct ChunkOut {
     /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
     /// planner's side of a tick adds a few sums instead of visiting every report (and every
     /// reporting device's `per` values, far apart in memory).
-    pub views: Vec<((u32, u8), Reports)>,
+    pub views: Keyed<Reports>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
     /// Changes of the true state, per (tick, ring).
-    pub truth: Vec<((u32, u8), Truth)>,
+    pub truth: Keyed<Truth>,
     pub events: i64,
     /// Visits that ran past their tick.
     pub ahead: Vec<Ahead>,
@@ -462,10 +471,10 @@ impl ChunkOut {
     /// Outputs of a replay: the first `skip` units dropped, the rest counted `sign` times.
     pub(crate) fn replay(skip: u32, sign: i64) -> ChunkOut {
         ChunkOut {
-            views: Vec::new(),
+            views: Keyed::new(),
             requests: Vec::new(),
             next: Vec::new(),
-            truth: Vec::new(),
+            truth: Keyed::new(),
             events: 0,
             ahead: Vec::new(),
             seq: 0,
@@ -497,7 +506,7 @@ impl ChunkOut {
         if !self.live() {
             return;
         }
-        let t = entry(&mut self.truth, (tick, ring), Truth::default);
+        let t = self.truth.entry((tick, ring), Truth::default);
         let sign = self.sign;
         t[0] += sign * i64::from(done);
         t[1] += sign * i64::from(exposed);
@@ -509,7 +518,9 @@ impl ChunkOut {
     pub(crate) fn offered(&mut self, tick: u32, setup: &Setup<'_>, device: u32) {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
-            entry(&mut self.views, (tick, ring), || Reports::new(setup)).offered(setup, values);
+            self.views
+                .entry((tick, ring), || Reports::new(setup))
+                .offered(setup, values);
         }
     }
 
@@ -519,26 +530,75 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        entry(&mut self.views, (d.tick, d.ring), || Reports::new(setup)).report(
-            &d,
-            sign,
-            setup,
-            setup.tag(device).1,
-        );
+        self.views
+            .entry((d.tick, d.ring), || Reports::new(setup))
+            .report(&d, sign, setup, setup.tag(device).1);
     }
 }
 
-/// The value of `key` in `pairs`, added (`make`) if it is not there. A chunk touches a few (tick,
-/// ring) pairs, the latest most: a search from the end beats a map.
-fn entry<V>(pairs: &mut Vec<((u32, u8), V)>, key: (u32, u8), make: impl FnOnce() -> V) -> &mut V {
-    let i = match pairs.iter().rposition(|(k, _)| *k == key) {
-        Some(i) => i,
-        None => {
-            pairs.push((key, make()));
-            pairs.len() - 1
+/// Values per (tick, ring) in the order their keys first came, with an index: a thread's output for
+/// a whole region can hold thousands of keys (visits that run ahead report days ahead), so a search
+/// through them would cost more than the report it files.
+pub(crate) struct Keyed<V> {
+    pairs: Vec<((u32, u8), V)>,
+    /// Open addressing: position in `pairs` plus one, 0 for a free place; a power of two at least
+    /// twice as long as `pairs`.
+    index: Vec<u32>,
+}
+
+impl<V> Keyed<V> {
+    fn new() -> Keyed<V> {
+        Keyed {
+            pairs: Vec::new(),
+            index: Vec::new(),
         }
-    };
-    &mut pairs[i].1
+    }
+
+    /// Where `key` is, or the free place where it would go.
+    #[inline]
+    fn place(&self, key: (u32, u8)) -> (usize, Option<usize>) {
+        let mask = self.index.len() - 1;
+        let k = u64::from(key.0) << 8 | u64::from(key.1);
+        let mut h = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask;
+        loop {
+            match self.index[h] {
+                0 => return (h, None),
+                i if self.pairs[i as usize - 1].0 == key => return (h, Some(i as usize - 1)),
+                _ => h = (h + 1) & mask,
+            }
+        }
+    }
+
+    /// The value of `key`, added (`make`) if it is not there.
+    #[inline]
+    fn entry(&mut self, key: (u32, u8), make: impl FnOnce() -> V) -> &mut V {
+        if self.pairs.len() * 2 >= self.index.len() {
+            self.grow();
+        }
+        let i = match self.place(key) {
+            (_, Some(i)) => i,
+            (h, None) => {
+                self.pairs.push((key, make()));
+                self.index[h] = self.pairs.len() as u32;
+                self.pairs.len() - 1
+            }
+        };
+        &mut self.pairs[i].1
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        self.index = vec![0; (self.index.len() * 2).max(64)];
+        for i in 0..self.pairs.len() {
+            let (h, _) = self.place(self.pairs[i].0);
+            self.index[h] = i as u32 + 1;
+        }
+    }
+
+    /// The pairs, in the order their keys first came.
+    pub(crate) fn into_pairs(self) -> Vec<((u32, u8), V)> {
+        self.pairs
+    }
 }
 
 fn counts_of(t: &Tally, size: u64, soak: i64) -> RingCounts {
@@ -635,6 +695,7 @@ impl World<'_, '_> {
                     if let Some(&ahead) = ids.get(k + PREFETCH) {
                         crate::prefetch(&devs[ahead as usize - base]);
                         setup.pop.prefetch(ahead as usize);
+                        setup.prefetch_tag(ahead);
                     }
                     f(ctx, id, &mut devs[id as usize - base], out);
                 }
@@ -671,14 +732,14 @@ impl World<'_, '_> {
     /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
     fn take(&mut self, mut out: ChunkOut, tick: u32) {
         self.events += out.events;
-        for ((due, ring), view) in std::mem::take(&mut out.views) {
+        for ((due, ring), view) in std::mem::replace(&mut out.views, Keyed::new()).into_pairs() {
             self.outstanding += view.count;
             self.pending
                 .entry(due.max(tick))
                 .or_default()
                 .push((ring, view));
         }
-        for (key, t) in std::mem::take(&mut out.truth) {
+        for (key, t) in std::mem::replace(&mut out.truth, Keyed::new()).into_pairs() {
             let mine = self.truth.entry(key).or_default();
             for (m, v) in mine.iter_mut().zip(t) {
                 *m += v;
@@ -1271,5 +1332,28 @@ mod tests {
             sort_ids(&mut ids, &mut Vec::new());
             assert_eq!(ids, expected, "{n} ids below {top}");
         }
+    }
+
+    #[test]
+    fn keyed_values_add_up_as_in_a_map() {
+        let mut rng = crate::rng::Stream(11);
+        let mut keyed: Keyed<i64> = Keyed::new();
+        let mut model: BTreeMap<(u32, u8), i64> = BTreeMap::new();
+        let mut order = Vec::new();
+        // Keys close together and far apart, many repeated: the index grows several times.
+        for k in 0..50_000i64 {
+            let key = (
+                (rng.next_u64() % 3000) as u32 * if k % 7 == 0 { 1 << 20 } else { 1 },
+                (rng.next_u64() % 5) as u8,
+            );
+            if !model.contains_key(&key) {
+                order.push(key);
+            }
+            *keyed.entry(key, || 0) += k;
+            *model.entry(key).or_default() += k;
+        }
+        let pairs = keyed.into_pairs();
+        assert_eq!(pairs.iter().map(|(k, _)| *k).collect::<Vec<_>>(), order);
+        assert_eq!(pairs.into_iter().collect::<BTreeMap<_, _>>(), model);
     }
 }
