@@ -45,6 +45,16 @@ pub enum Dist {
     Choice(Vec<u64>, Vec<f64>),
 }
 
+/// A draw as its distribution gives it.
+enum Raw {
+    /// A constant's slot bits.
+    Bits(u64),
+    /// A weighted choice's slot bits.
+    Choice(u64),
+    Bool(bool),
+    Number(f64),
+}
+
 /// How a sampled number becomes slot bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encode {
@@ -79,49 +89,66 @@ impl FieldDist {
         }
     }
 
+    /// One draw, before clamping and encoding. Both samplers below match on its result right after
+    /// it is made: once inlined, each draw dispatches on the distribution once.
+    #[inline(always)]
+    fn raw(&self, rng: &mut impl Rng) -> Raw {
+        match &self.dist {
+            Dist::Const(bits) => Raw::Bits(*bits),
+            Dist::Choice(values, cumulative) => Raw::Choice(choose(values, cumulative, rng)),
+            Dist::Bernoulli(d) => Raw::Bool(d.sample(rng)),
+            Dist::Normal(d) => Raw::Number(d.sample(rng)),
+            Dist::LogNormal(d) => Raw::Number(d.sample(rng)),
+            Dist::Beta(d) => Raw::Number(d.sample(rng)),
+            Dist::BetaRatio(x, y) => {
+                let x = x.sample(rng);
+                Raw::Number(x / (x + y.sample(rng)))
+            }
+            Dist::Gamma(d) => Raw::Number(d.sample(rng)),
+            Dist::Exp(d) => Raw::Number(d.sample(rng)),
+            Dist::Poisson(d) => Raw::Number(d.sample(rng)),
+            Dist::Uniform(d) => Raw::Number(d.sample(rng)),
+        }
+    }
+
+    #[inline(always)]
+    fn clamp(&self, x: f64) -> f64 {
+        let x = self.min.map_or(x, |m| x.max(m));
+        self.max.map_or(x, |m| x.min(m))
+    }
+
     /// A number drawn from the distribution (before encoding), for numeric distributions.
     #[inline(always)]
     pub fn sample_f64(&self, rng: &mut impl Rng) -> f64 {
-        let x = match &self.dist {
-            Dist::Const(bits) => return f64::from_bits(*bits),
-            Dist::Normal(d) => d.sample(rng),
-            Dist::LogNormal(d) => d.sample(rng),
-            Dist::Beta(d) => d.sample(rng),
-            Dist::BetaRatio(x, y) => {
-                let x = x.sample(rng);
-                x / (x + y.sample(rng))
-            }
-            Dist::Gamma(d) => d.sample(rng),
-            Dist::Exp(d) => d.sample(rng),
-            Dist::Poisson(d) => d.sample(rng),
-            Dist::Uniform(d) => d.sample(rng),
-            Dist::Bernoulli(d) => f64::from(u8::from(d.sample(rng))),
-            Dist::Choice(values, cumulative) => {
-                let bits = choose(values, cumulative, rng);
-                return match self.encode {
-                    Encode::Int => bits as i64 as f64,
-                    _ => f64::from_bits(bits),
-                };
-            }
-        };
-        let x = self.min.map_or(x, |m| x.max(m));
-        self.max.map_or(x, |m| x.min(m))
+        match self.raw(rng) {
+            Raw::Bits(bits) => f64::from_bits(bits),
+            Raw::Choice(bits) => match self.encode {
+                Encode::Int => bits as i64 as f64,
+                _ => f64::from_bits(bits),
+            },
+            Raw::Bool(b) => self.clamp(f64::from(u8::from(b))),
+            Raw::Number(x) => self.clamp(x),
+        }
     }
 
     /// One value as slot bits, or `None` when it comes out missing.
     #[inline(always)]
     pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
         // A field that is always missing (a class that never reports it) draws nothing.
-        if self.missing >= 1.0 || (self.missing > 0.0 && rng.random::<f64>() < self.missing) {
+        if self.missing > 0.0 && (self.missing >= 1.0 || rng.random::<f64>() < self.missing) {
             return None;
         }
-        Some(match (&self.dist, self.encode) {
-            (Dist::Const(bits), _) => *bits,
-            (Dist::Choice(values, cumulative), _) => choose(values, cumulative, rng),
-            (Dist::Bernoulli(d), _) => u64::from(d.sample(rng)),
-            (_, Encode::Int) => round_to_i64(self.sample_f64(rng)) as u64,
-            (_, Encode::Percent) => self.sample_f64(rng).clamp(0.0, 1.0).to_bits(),
-            (_, Encode::Float | Encode::Bits) => self.sample_f64(rng).to_bits(),
+        Some(match self.raw(rng) {
+            Raw::Bits(bits) | Raw::Choice(bits) => bits,
+            Raw::Bool(b) => u64::from(b),
+            Raw::Number(x) => {
+                let x = self.clamp(x);
+                match self.encode {
+                    Encode::Int => round_to_i64(x) as u64,
+                    Encode::Percent => x.clamp(0.0, 1.0).to_bits(),
+                    Encode::Float | Encode::Bits => x.to_bits(),
+                }
+            }
         })
     }
 }
