@@ -269,13 +269,9 @@ impl Dynamic {
             let Some(dist) = class.fields.get(f) else {
                 continue;
             };
-            match (&dist.dist, dist.missing) {
-                // `FieldDist::sample` draws nothing for these.
-                (_, m) if m >= 1.0 => d.fixed.push((f, None)),
-                (crate::input::dist::Dist::Const(bits), m) if m <= 0.0 => {
-                    d.fixed.push((f, Some(*bits)))
-                }
-                _ => d.draw.push(f),
+            match dist.without_drawing() {
+                Some(value) => d.fixed.push((f, value)),
+                None => d.draw.push(f),
             }
         }
         d
@@ -287,19 +283,22 @@ impl Setup<'_> {
     /// of a million devices do not stay in cache.
     #[inline(always)]
     fn prefetch_tag(&self, d: u32) {
-        if let Some(t) = self.tags.get(d as usize * (1 + self.per_fields.len())) {
+        if let Some(t) = self.tags.get(self.tag_range(d).start) {
             crate::prefetch(t);
         }
+    }
+
+    /// Where device `d`'s tag is in `tags`.
+    #[inline]
+    fn tag_range(&self, d: u32) -> std::ops::Range<usize> {
+        let stride = 1 + self.per_fields.len();
+        d as usize * stride..(d as usize + 1) * stride
     }
 
     /// Device `d`'s ring and its value of each `per` field (see `tags`).
     #[inline]
     fn tag(&self, d: u32) -> (usize, &[u16]) {
-        let stride = 1 + self.per_fields.len();
-        match self
-            .tags
-            .get(d as usize * stride..(d as usize + 1) * stride)
-        {
+        match self.tags.get(self.tag_range(d)) {
             Some([ring, values @ ..]) => (usize::from(*ring), values),
             _ => (usize::MAX, &[]),
         }
@@ -524,7 +523,7 @@ impl ChunkOut {
         }
     }
 
-    /// Adds a report of `device` (whose row is in cache: it is the device being visited).
+    /// Adds a report of `device` (the device being visited: its tag was prefetched with its row).
     pub(crate) fn report(&mut self, d: Delta, setup: &Setup<'_>, device: u32) {
         if !self.live() {
             return;
@@ -732,14 +731,14 @@ impl World<'_, '_> {
     /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
     fn take(&mut self, mut out: ChunkOut, tick: u32) {
         self.events += out.events;
-        for ((due, ring), view) in std::mem::replace(&mut out.views, Keyed::new()).into_pairs() {
+        for ((due, ring), view) in out.views.into_pairs() {
             self.outstanding += view.count;
             self.pending
                 .entry(due.max(tick))
                 .or_default()
                 .push((ring, view));
         }
-        for (key, t) in std::mem::replace(&mut out.truth, Keyed::new()).into_pairs() {
+        for (key, t) in out.truth.into_pairs() {
             let mine = self.truth.entry(key).or_default();
             for (m, v) in mine.iter_mut().zip(t) {
                 *m += v;

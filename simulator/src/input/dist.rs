@@ -131,6 +131,16 @@ impl FieldDist {
         }
     }
 
+    /// The value every `sample` gives without drawing from the stream, if there is one: `None` for a
+    /// field always missing, the bits of a constant never missing.
+    pub fn without_drawing(&self) -> Option<Option<u64>> {
+        match self.dist {
+            _ if self.missing >= 1.0 => Some(None),
+            Dist::Const(bits) if self.missing <= 0.0 => Some(Some(bits)),
+            _ => None,
+        }
+    }
+
     /// One value as slot bits, or `None` when it comes out missing.
     #[inline(always)]
     pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
