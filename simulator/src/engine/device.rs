@@ -822,7 +822,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// aborts before those events' time (`World::replay_ahead`).
     fn note_ahead(&self, id: u32, offer: Option<u32>, before: Dev, out: &mut ChunkOut) {
         if self.ahead && !self.aborted && self.reach >= self.until {
-            out.ahead.push(Ahead {
+            out.ran_ahead(Ahead {
                 id,
                 offer,
                 tick: self.visit_tick,

@@ -453,8 +453,9 @@ pub(crate) struct ChunkOut {
     /// Changes of the true state, per (tick, ring).
     pub truth: Keyed<Truth>,
     pub events: i64,
-    /// Visits that ran past their tick.
+    /// Visits that ran past their tick (`ran_ahead`), and the latest time one of them reached.
     pub ahead: Vec<Ahead>,
+    ahead_reach: u32,
     /// Replays count their units (a visit's events, and an offer): the outputs of the first `skip`
     /// are dropped, the others count `sign` times.
     pub seq: u32,
@@ -476,10 +477,18 @@ impl ChunkOut {
             truth: Keyed::new(),
             events: 0,
             ahead: Vec::new(),
+            ahead_reach: 0,
             seq: 0,
             skip,
             sign,
         }
+    }
+
+    /// A visit ran past its tick (see `World::replay_ahead`).
+    #[inline]
+    pub(crate) fn ran_ahead(&mut self, visit: Ahead) {
+        self.ahead_reach = self.ahead_reach.max(visit.reach);
+        self.ahead.push(visit);
     }
 
     /// A unit of a visit starts.
@@ -634,9 +643,9 @@ struct World<'s, 'a> {
     outstanding: i64,
     /// Changes of the true state not yet applied (events run ahead of their tick), per (tick, ring).
     truth: BTreeMap<(u32, u8), Truth>,
-    /// Visits that ran past their tick, while an abort may still come (pruned as time passes).
-    ahead: Vec<Ahead>,
-    ahead_kept: usize,
+    /// Visits that ran past their tick, while an abort may still come: each output's as it came (not
+    /// copied), with the latest time one of them reached; dropped once that time has passed.
+    ahead: Vec<(u32, Vec<Ahead>)>,
     /// Devices waiting for their first offer, in order of check-in time (then id).
     queue: std::collections::VecDeque<(u32, u32)>,
     true_done: Vec<i64>,
@@ -721,15 +730,12 @@ impl World<'_, '_> {
         // Requests made in this tick come after every queued one (their check-ins are later).
         requests.sort_unstable();
         self.queue.extend(requests);
-        if self.ahead.len() > 2 * self.ahead_kept + 4096 {
-            // Only visits that ran past the end of this tick can be undone by an abort.
-            self.ahead.retain(|a| a.reach >= until);
-            self.ahead_kept = self.ahead.len();
-        }
+        // Only visits that ran past the end of this tick can be undone by an abort.
+        self.ahead.retain(|&(reach, _)| reach >= until);
     }
 
     /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
-    fn take(&mut self, mut out: ChunkOut, tick: u32) {
+    fn take(&mut self, out: ChunkOut, tick: u32) {
         self.events += out.events;
         for ((due, ring), view) in out.views.into_pairs() {
             self.outstanding += view.count;
@@ -744,7 +750,9 @@ impl World<'_, '_> {
                 *m += v;
             }
         }
-        self.ahead.append(&mut out.ahead);
+        if !out.ahead.is_empty() {
+            self.ahead.push((out.ahead_reach, out.ahead));
+        }
     }
 
     /// Applies the truth changes of the ticks up to `tick`.
@@ -770,10 +778,9 @@ impl World<'_, '_> {
     /// `cut`, hearing of the abort as any other.
     fn replay_ahead(&mut self, tick: u32, cut: u32) {
         let mut latest: BTreeMap<u32, Ahead> = BTreeMap::new();
-        for a in self.ahead.drain(..) {
+        for a in self.ahead.drain(..).flat_map(|(_, visits)| visits) {
             latest.insert(a.id, a);
         }
-        self.ahead_kept = 0;
         let mut replayed = Vec::new();
         let mut ctx = DeviceCtx::new(
             self.setup,
@@ -860,7 +867,6 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         outstanding: 0,
         truth: BTreeMap::new(),
         ahead: Vec::new(),
-        ahead_kept: 0,
         queue: std::collections::VecDeque::new(),
         true_done: vec![0; n_rings],
         true_exposed: vec![0; n_rings],
