@@ -567,6 +567,7 @@ pub fn step_into<E: Evaluator>(
 /// pays for telemetry (a simulator drawing it) may pass an empty record when it does not, and the step
 /// is the same. It is what `step` itself decides first (`CheckInPlan`); `machine::tests` checks it
 /// against `step` on every phase.
+#[inline]
 pub fn check_in_reads_record(state: &State, now: u32, desired: Option<&Desired>) -> bool {
     matches!(
         CheckInPlan::of(state, now, desired),
@@ -578,11 +579,13 @@ pub fn check_in_reads_record(state: &State, now: u32, desired: Option<&Desired>)
 /// action comes out. Only a deferral's end changes that as time passes, and it is a `Tick` that checks
 /// in by itself; so until the agent's next event, a driver that pays for check-ins (a simulator) need
 /// not make them. `machine::tests` checks it against `step` on every phase.
+#[inline]
 pub fn check_in_idles(state: &State, now: u32, desired: Option<&Desired>) -> bool {
     matches!(CheckInPlan::of(state, now, desired), CheckInPlan::Nothing)
 }
 
 /// Whether a `Tick` at `now` reads its record (a health check is due); see `check_in_reads_record`.
+#[inline]
 pub fn tick_reads_record(state: &State, now: u32) -> bool {
     TickPlan::of(state, now) == TickPlan::HealthCheck
 }
@@ -602,6 +605,7 @@ enum CheckInPlan<'d> {
 }
 
 impl<'d> CheckInPlan<'d> {
+    #[inline]
     fn of(state: &State, now: u32, desired: Option<&'d Desired>) -> CheckInPlan<'d> {
         use CheckInPlan::*;
         if state.frozen() {

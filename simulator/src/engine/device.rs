@@ -459,7 +459,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     /// Builds the device's record of `kind` at `t`: static fields from its row, fresh draws of the
-    /// dynamic fields, versions it runs, local time, the release's targets, and the scenario's effects
+    /// dynamic fields, versions it runs, local time (when read), the release's targets, and the scenario's effects
     /// if it runs the release. A check-in's record has the fields its rails and constraints read, and the release's targets
     /// (only an offered device checks in with a record); a health check's, the fields its health rules
     /// read, and the targets if the device was offered.
@@ -526,17 +526,19 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 None => self.missing[f / 64] |= 1 << (f % 64),
             }
         }
-        let local = i64::from(t)
-            + i64::from(
-                setup
-                    .region_offset
-                    .get(usize::from(self.region))
-                    .copied()
-                    .unwrap_or(0),
-            );
-        let local = local.rem_euclid(7 * 86_400);
-        self.slots[setup.schema.now_hour_slot()] = ((local / 3600) % 24) as u64;
-        self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
+        if setup.reads_now[kind as usize] {
+            let local = i64::from(t)
+                + i64::from(
+                    setup
+                        .region_offset
+                        .get(usize::from(self.region))
+                        .copied()
+                        .unwrap_or(0),
+                );
+            let local = local.rem_euclid(7 * 86_400);
+            self.slots[setup.schema.now_hour_slot()] = ((local / 3600) % 24) as u64;
+            self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
+        }
         if effects {
             for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
                 if hits >> e & 1 == 0 {
@@ -781,7 +783,9 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             &event,
             &mut self.ctx[ctx],
         );
-        self.apply(id, dev, t, out);
+        if !self.actions.is_empty() {
+            self.apply(id, dev, t, out);
+        }
     }
 
     /// Which of `ctx` the device being visited runs on.

@@ -88,6 +88,8 @@ pub struct Setup<'a> {
     /// Static fields those evaluations read (only these are copied into the record).
     pub(crate) checkin_static: Vec<usize>,
     pub(crate) health_static: Vec<usize>,
+    /// Whether a check-in's and a health check's evaluations read the local time (`now.*`).
+    pub(crate) reads_now: [bool; 2],
     pub(crate) region_offset: Vec<i32>,
     pub(crate) per_fields: Vec<usize>,
     /// Per ring, per `per` field: (value, devices of the ring with that value), values present only.
@@ -162,11 +164,13 @@ impl<'a> Setup<'a> {
                 .filter(|&s| s < schema.fields.len())
                 .partition(|&s| matches!(pop.fields[s], FieldStore::Dynamic))
         };
-        let (checkin_fields, checkin_static) = split(read_slots(
-            policy,
-            &[FunctionKind::Rails, FunctionKind::Constraints],
-        ));
-        let (health_fields, health_static) = split(read_slots(policy, &[FunctionKind::Health]));
+        let checkin_reads = read_slots(policy, &[FunctionKind::Rails, FunctionKind::Constraints]);
+        let health_reads = read_slots(policy, &[FunctionKind::Health]);
+        let now_slots = [schema.now_hour_slot(), schema.now_weekday_slot()];
+        let reads_now = [&checkin_reads, &health_reads]
+            .map(|reads| now_slots.iter().any(|s| reads.binary_search(s).is_ok()));
+        let (checkin_fields, checkin_static) = split(checkin_reads);
+        let (health_fields, health_static) = split(health_reads);
         let dynamic = fleet
             .classes
             .iter()
@@ -238,6 +242,7 @@ impl<'a> Setup<'a> {
             dynamic,
             checkin_static,
             health_static,
+            reads_now,
             region_offset,
             per_fields,
             ring_value_sizes,
