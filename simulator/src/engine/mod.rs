@@ -96,6 +96,8 @@ pub struct Setup<'a> {
     pub(crate) ring_value_sizes: Vec<Vec<Vec<(u64, u64)>>>,
     /// Per `per` field: how many values it can take.
     pub(crate) per_values: Vec<usize>,
+    /// Tallies per (tick, ring) in reports: the ring's, then one per value of each `per` field.
+    pub(crate) tally_stride: usize,
     /// Per device, `1 + per_fields.len()` entries: its ring, then its value of each `per` field
     /// (`u16::MAX` for a value that does not fit, which no tally counts). The planner's side of a
     /// tick reads these for every offer and report: a few bytes per device stay in cache where the
@@ -219,7 +221,7 @@ impl<'a> Setup<'a> {
                 tags.push(u16::try_from(v).unwrap_or(u16::MAX));
             }
         }
-        let per_values = per_fields
+        let per_values: Vec<usize> = per_fields
             .iter()
             .map(|&f| match &schema.fields[f].ty {
                 crate::schema::FieldType::Enum(_, v) => v.len(),
@@ -246,6 +248,7 @@ impl<'a> Setup<'a> {
             region_offset,
             per_fields,
             ring_value_sizes,
+            tally_stride: 1 + per_values.iter().sum::<usize>(),
             per_values,
             tags,
             serial_limit: SERIAL,
@@ -381,38 +384,49 @@ pub(crate) struct Reports {
 impl Reports {
     fn new(setup: &Setup<'_>) -> Reports {
         Reports {
-            tallies: vec![Tally::default(); 1 + setup.per_values.iter().sum::<usize>()],
+            tallies: vec![Tally::default(); setup.tally_stride],
             count: 0,
         }
     }
 
-    /// A report of a device with `values` of the `per` fields (`Setup::tag`).
-    fn report(&mut self, d: &Delta, sign: i64, setup: &Setup<'_>, values: &[u16]) {
-        self.count += sign;
-        self.each(setup, values, |t| t.report(d, sign));
-    }
-
-    /// The planner offered the update to a device with `values` (not a report: it counts none).
-    fn offered(&mut self, setup: &Setup<'_>, values: &[u16]) {
-        self.each(setup, values, |t| t.offered += 1);
-    }
-
-    /// Applies `f` to the whole ring's tally and to those of `values`.
-    #[inline]
-    fn each(&mut self, setup: &Setup<'_>, values: &[u16], mut f: impl FnMut(&mut Tally)) {
-        let (all, mut per) = match self.tallies.split_first_mut() {
-            Some(split) => split,
-            None => return,
-        };
-        f(all);
-        for (&v, &n) in values.iter().zip(&setup.per_values) {
-            let (these, rest) = per.split_at_mut(n.min(per.len()));
-            if let Some(t) = these.get_mut(usize::from(v)) {
-                f(t);
-            }
-            per = rest;
+    /// Adds `count` reports summed in `tallies` (laid out as `Reports::tallies`).
+    fn add(&mut self, tallies: &[Tally], count: i64) {
+        self.count += count;
+        for (mine, theirs) in self.tallies.iter_mut().zip(tallies) {
+            mine.add(theirs);
         }
     }
+}
+
+/// Applies `f` to the whole ring's tally and to those of `values` (a device's values of the `per`
+/// fields, `Setup::tag`) in `tallies`, laid out as `Reports::tallies`.
+#[inline]
+fn each_tally(
+    tallies: &mut [Tally],
+    setup: &Setup<'_>,
+    values: &[u16],
+    mut f: impl FnMut(&mut Tally),
+) {
+    let (all, mut per) = match tallies.split_first_mut() {
+        Some(split) => split,
+        None => return,
+    };
+    f(all);
+    for (&v, &n) in values.iter().zip(&setup.per_values) {
+        let (these, rest) = per.split_at_mut(n.min(per.len()));
+        if let Some(t) = these.get_mut(usize::from(v)) {
+            f(t);
+        }
+        per = rest;
+    }
+}
+
+/// Where the reports of one (tick due, ring) sit in a chunk's `ChunkOut::tallies`, and how many
+/// they are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slab {
+    at: usize,
+    count: i64,
 }
 
 /// One device's report to the planner: its status changes from `from` to `to`, seen at tick `tick`.
@@ -450,7 +464,10 @@ pub(crate) struct ChunkOut {
     /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
     /// planner's side of a tick adds a few sums instead of visiting every report (and every
     /// reporting device's `per` values, far apart in memory).
-    pub views: Keyed<Reports>,
+    pub views: Keyed<Slab>,
+    /// The sums themselves, `Setup::tally_stride` per (tick due, ring), in one buffer: a region's
+    /// thousands of keys cost no allocation each.
+    tallies: Vec<Tally>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
@@ -477,6 +494,7 @@ impl ChunkOut {
     pub(crate) fn replay(skip: u32, sign: i64) -> ChunkOut {
         ChunkOut {
             views: Keyed::new(),
+            tallies: Vec::new(),
             requests: Vec::new(),
             next: Vec::new(),
             truth: Keyed::new(),
@@ -531,9 +549,8 @@ impl ChunkOut {
     pub(crate) fn offered(&mut self, tick: u32, setup: &Setup<'_>, device: u32) {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
-            self.views
-                .entry((tick, ring), || Reports::new(setup))
-                .offered(setup, values);
+            let tallies = self.tallies_of((tick, ring), setup, 0);
+            each_tally(tallies, setup, values, |t| t.offered += 1);
         }
     }
 
@@ -543,9 +560,23 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        self.views
-            .entry((d.tick, d.ring), || Reports::new(setup))
-            .report(&d, sign, setup, setup.tag(device).1);
+        let tallies = self.tallies_of((d.tick, d.ring), setup, sign);
+        each_tally(tallies, setup, setup.tag(device).1, |t| t.report(&d, sign));
+    }
+
+    /// The tallies of `key`, made on first use, counting `count` more reports.
+    #[inline]
+    fn tallies_of(&mut self, key: (u32, u8), setup: &Setup<'_>, count: i64) -> &mut [Tally] {
+        let stride = setup.tally_stride;
+        let tallies = &mut self.tallies;
+        let slab = self.views.entry(key, || {
+            let at = tallies.len();
+            tallies.resize(at + stride, Tally::default());
+            Slab { at, count: 0 }
+        });
+        slab.count += count;
+        let at = slab.at;
+        self.tallies.get_mut(at..at + stride).unwrap_or_default()
     }
 }
 
@@ -643,8 +674,8 @@ struct World<'s, 'a> {
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
     step: u32,
-    /// Reports on their way: per tick due, per ring, summed; and how many there are.
-    pending: BTreeMap<u32, Vec<(u8, Reports)>>,
+    /// Reports on their way: per (tick due, ring), summed; and how many there are.
+    pending: BTreeMap<(u32, u8), Reports>,
     outstanding: i64,
     /// Changes of the true state not yet applied (events run ahead of their tick), per (tick, ring).
     truth: BTreeMap<(u32, u8), Truth>,
@@ -742,12 +773,17 @@ impl World<'_, '_> {
     /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
     fn take(&mut self, out: ChunkOut, tick: u32) {
         self.events += out.events;
-        for ((due, ring), view) in out.views.into_pairs() {
-            self.outstanding += view.count;
+        let setup = self.setup;
+        for ((due, ring), slab) in out.views.into_pairs() {
+            self.outstanding += slab.count;
+            let tallies = out
+                .tallies
+                .get(slab.at..slab.at + setup.tally_stride)
+                .unwrap_or_default();
             self.pending
-                .entry(due.max(tick))
-                .or_default()
-                .push((ring, view));
+                .entry((due.max(tick), ring))
+                .or_insert_with(|| Reports::new(setup))
+                .add(tallies, slab.count);
         }
         for (key, t) in out.truth.into_pairs() {
             let mine = self.truth.entry(key).or_default();
@@ -985,14 +1021,13 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
 
         // 3. The planner's view: apply the deltas due by this tick.
         while let Some(entry) = w.pending.first_entry() {
-            if *entry.key() > tick {
+            if entry.key().0 > tick {
                 break;
             }
-            for (ring, delta) in entry.remove() {
-                w.outstanding -= delta.count;
-                if let Some(view) = views.get_mut(usize::from(ring)) {
-                    view.add(&delta);
-                }
+            let ((_, ring), delta) = entry.remove_entry();
+            w.outstanding -= delta.count;
+            if let Some(view) = views.get_mut(usize::from(ring)) {
+                view.add(&delta);
             }
         }
 
