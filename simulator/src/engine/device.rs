@@ -80,6 +80,12 @@ impl Status {
 
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// How far past its tick a visit runs an offered device's check-ins (and the deferrals that end in
+/// them): a day, so that a deferral loop (a device outside its maintenance window checks in every
+/// hour) takes one visit, not one per check-in, while a device its rails keep out for good still
+/// comes back to be visited once a day (each visit's run-ahead part is kept for an abort).
+const CHECKIN_AHEAD: u32 = 24 * 3600;
+
 /// The record of a step that does not read one (`fleetgate_agents::check_in_reads_record`).
 const EMPTY: Record<'static> = Record {
     slots: &[],
@@ -605,6 +611,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         let delta = Delta {
             // Never before the tick of the event that reports it.
             tick: (at / self.step).max(self.cur_tick),
+            made: self.cur_tick,
             ring: self.ring,
             from,
             to,
@@ -819,6 +826,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.begin(id, dev);
         self.run_events(id, dev, out);
         self.end(dev);
+        out.reached(self.reach);
         self.note_ahead(id, None, before, out);
     }
 
@@ -838,18 +846,29 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     /// Whether the event at `t`, after the window, may run now. An outcome (download, install, boot)
-    /// or a health check depends on the device alone; a check-in depends on the planner (an abort
-    /// changes what it offers and orders), and a deferral ends in one, so they wait for their tick.
-    /// No event at or after `limit` ever runs.
+    /// or a health check depends on the device alone. A check-in of an offered device (and the end
+    /// of a deferral, which checks in) depends on the planner only through an abort, which replays
+    /// the visit (`World::replay_ahead`): until the planner has aborted, it runs ahead too, up to
+    /// `CHECKIN_AHEAD` past the window. A device not yet offered waits for the planner's offer. No
+    /// event at or after `limit` ever runs.
     #[inline]
     fn runs_ahead(&self, dev: &Dev, due: Due, t: u32) -> bool {
         self.ahead
             && t < self.setup.limit
             && match due {
                 Due::Outcome => true,
-                Due::Timer => dev.agent.phase() == Phase::Verifying,
-                Due::CheckIn => false,
+                Due::Timer => match dev.agent.phase() {
+                    Phase::Verifying => true,
+                    Phase::Deferred => self.checks_in_ahead(t),
+                    _ => false,
+                },
+                Due::CheckIn => dev.has(OFFERED) && self.checks_in_ahead(t),
             }
+    }
+
+    #[inline]
+    fn checks_in_ahead(&self, t: u32) -> bool {
+        !self.aborted && t < self.until.saturating_add(CHECKIN_AHEAD)
     }
 
     fn run_events(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
@@ -975,6 +994,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.keep_polling(dev, t);
         self.run_events(id, dev, out);
         self.end(dev);
+        out.reached(self.reach);
         self.note_ahead(id, Some(t), before, out);
     }
 }

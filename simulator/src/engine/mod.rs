@@ -48,11 +48,12 @@ pub use device::{Dev, Status};
 use device::{DeviceCtx, Effects, RngKey};
 use net::Partitions;
 
-/// Buckets up to this many devices run on the calling thread; larger ones in parallel, in chunks
-/// that the threads claim as they go: each a `1 / (CHUNKS × threads)` share of what is left, and at
-/// least `MIN_CHUNK` devices (devices' work varies a lot: an offer may carry a whole update, so the
-/// last chunks are small and the threads finish together).
-const SERIAL: usize = 256;
+/// Buckets up to this many devices run on the calling thread (offers: an eighth of it); larger ones
+/// in parallel, in chunks that the threads claim as they go: each a `1 / (CHUNKS × threads)` share of
+/// what is left, and at least `MIN_CHUNK` devices (devices' work varies a lot: an offer may carry a
+/// whole update, a visit a day of check-ins, so the last chunks are small and the threads finish
+/// together). Few devices are still much work: only the smallest buckets stay on one thread.
+const SERIAL: usize = 8;
 const MIN_CHUNK: usize = 16;
 const CHUNKS: usize = 16;
 /// Buckets longer than this are sorted by radix (in linear time) rather than by comparisons.
@@ -429,10 +430,12 @@ pub(crate) struct Slab {
     count: i64,
 }
 
-/// One device's report to the planner: its status changes from `from` to `to`, seen at tick `tick`.
+/// One device's report to the planner: its status changes from `from` to `to`, seen at tick `tick`;
+/// made in tick `made` (that of the event that reports it: a report is on its way from then on).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Delta {
     pub tick: u32,
+    pub made: u32,
     pub ring: u8,
     pub from: Option<Status>,
     pub to: Option<Status>,
@@ -475,9 +478,13 @@ pub(crate) struct ChunkOut {
     /// Changes of the true state, per (tick, ring).
     pub truth: Keyed<Truth>,
     pub events: i64,
+    /// How many reports were made in each tick (key `(tick, 0)`).
+    made: Keyed<i64>,
     /// Visits that ran past their tick (`ran_ahead`), and the latest time one of them reached.
     pub ahead: Vec<Ahead>,
     ahead_reach: u32,
+    /// The time of the latest event any visit ran (`reached`).
+    latest: u32,
     /// Replays count their units (a visit's events, and an offer): the outputs of the first `skip`
     /// are dropped, the others count `sign` times.
     pub seq: u32,
@@ -499,12 +506,20 @@ impl ChunkOut {
             next: Vec::new(),
             truth: Keyed::new(),
             events: 0,
+            made: Keyed::new(),
             ahead: Vec::new(),
             ahead_reach: 0,
+            latest: 0,
             seq: 0,
             skip,
             sign,
         }
+    }
+
+    /// A visit ran events up to time `reach`.
+    #[inline]
+    pub(crate) fn reached(&mut self, reach: u32) {
+        self.latest = self.latest.max(reach);
     }
 
     /// A visit ran past its tick (see `World::replay_ahead`).
@@ -556,10 +571,13 @@ impl ChunkOut {
 
     /// Adds a report of `device` (the device being visited: its tag was prefetched with its row).
     pub(crate) fn report(&mut self, d: Delta, setup: &Setup<'_>, device: u32) {
-        if !self.live() {
+        // A report that moves no count (a deferred device deferred again) and arrives in the tick
+        // it is made in changes nothing the planner sees, not even for a while.
+        if !self.live() || (d.from == d.to && !d.exposed && d.tick == d.made) {
             return;
         }
         let sign = self.sign;
+        *self.made.entry((d.made, 0), || 0) += sign;
         let tallies = self.tallies_of((d.tick, d.ring), setup, sign);
         each_tally(tallies, setup, setup.tag(device).1, |t| t.report(&d, sign));
     }
@@ -677,11 +695,20 @@ struct World<'s, 'a> {
     /// Reports on their way: per (tick due, ring), summed; and how many there are.
     pending: BTreeMap<(u32, u8), Reports>,
     outstanding: i64,
+    /// Reports made in ticks still to come (by events run ahead), per tick: they count in
+    /// `outstanding` from their tick on, as they would without running ahead.
+    future: BTreeMap<u32, i64>,
+    /// The time of the latest event run so far: a device whose visit ran ahead has events after the
+    /// current tick without being filed for one.
+    latest: u32,
     /// Changes of the true state not yet applied (events run ahead of their tick), per (tick, ring).
     truth: BTreeMap<(u32, u8), Truth>,
     /// Visits that ran past their tick, while an abort may still come: each output's as it came (not
     /// copied), with the latest time one of them reached; dropped once that time has passed.
     ahead: Vec<(u32, Vec<Ahead>)>,
+    /// Visits in `ahead`, and how many there were after it was last compacted.
+    ahead_len: usize,
+    ahead_kept: usize,
     /// Devices waiting for their first offer, in order of check-in time (then id).
     queue: std::collections::VecDeque<(u32, u32)>,
     true_done: Vec<i64>,
@@ -703,6 +730,11 @@ impl World<'_, '_> {
     }
 
     /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
+    /// Whether no device is filed after tick `tick`.
+    fn nothing_after(&self, tick: u32) -> bool {
+        self.buckets[tick as usize + 1..].iter().all(Vec::is_empty)
+    }
+
     fn bucket_of(&self, when: u32, tick: u32) -> usize {
         (when / self.step).min(self.n_ticks).max(tick + 1) as usize
     }
@@ -761,21 +793,52 @@ impl World<'_, '_> {
                 self.file(when, d, tick);
             }
             requests.extend(std::mem::take(&mut out.requests));
+            self.latest = self.latest.max(out.latest);
             self.take(out, tick);
         }
         // Requests made in this tick come after every queued one (their check-ins are later).
         requests.sort_unstable();
         self.queue.extend(requests);
-        // Only visits that ran past the end of this tick can be undone by an abort.
-        self.ahead.retain(|&(reach, _)| reach >= until);
+        self.prune_ahead(until);
+    }
+
+    /// Only visits that ran past `until`, the end of this tick, can be undone by an abort: a region's
+    /// output goes once all its visits are past; when what is kept has doubled since it was last
+    /// compacted (a visit that runs far ahead keeps its region's output), each output keeps only
+    /// those still ahead.
+    fn prune_ahead(&mut self, until: u32) {
+        let mut gone = 0;
+        self.ahead.retain(|(reach, visits)| {
+            let keep = *reach >= until;
+            if !keep {
+                gone += visits.len();
+            }
+            keep
+        });
+        self.ahead_len -= gone;
+        if self.ahead_len > 2 * self.ahead_kept + 4096 {
+            for (reach, visits) in &mut self.ahead {
+                visits.retain(|a| a.reach >= until);
+                *reach = visits.iter().map(|a| a.reach).max().unwrap_or(0);
+            }
+            self.ahead.retain(|(_, visits)| !visits.is_empty());
+            self.ahead_len = self.ahead.iter().map(|(_, visits)| visits.len()).sum();
+            self.ahead_kept = self.ahead_len;
+        }
     }
 
     /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
     fn take(&mut self, out: ChunkOut, tick: u32) {
         self.events += out.events;
         let setup = self.setup;
+        for ((made, _), n) in out.made.into_pairs() {
+            if made <= tick {
+                self.outstanding += n;
+            } else {
+                *self.future.entry(made).or_default() += n;
+            }
+        }
         for ((due, ring), slab) in out.views.into_pairs() {
-            self.outstanding += slab.count;
             let tallies = out
                 .tallies
                 .get(slab.at..slab.at + setup.tally_stride)
@@ -792,6 +855,7 @@ impl World<'_, '_> {
             }
         }
         if !out.ahead.is_empty() {
+            self.ahead_len += out.ahead.len();
             self.ahead.push((out.ahead_reach, out.ahead));
         }
     }
@@ -822,6 +886,7 @@ impl World<'_, '_> {
         for a in self.ahead.drain(..).flat_map(|(_, visits)| visits) {
             latest.insert(a.id, a);
         }
+        (self.ahead_len, self.ahead_kept) = (0, 0);
         let mut replayed = Vec::new();
         let mut ctx = DeviceCtx::new(
             self.setup,
@@ -884,6 +949,8 @@ impl World<'_, '_> {
                 _ => true,
             });
         }
+        // Every visit that ran to `cut` or later now ends before it.
+        self.latest = self.latest.min(cut.saturating_sub(1));
     }
 }
 
@@ -906,8 +973,12 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         step,
         pending: BTreeMap::new(),
         outstanding: 0,
+        future: BTreeMap::new(),
+        latest: 0,
         truth: BTreeMap::new(),
         ahead: Vec::new(),
+        ahead_len: 0,
+        ahead_kept: 0,
         queue: std::collections::VecDeque::new(),
         true_done: vec![0; n_rings],
         true_exposed: vec![0; n_rings],
@@ -1011,7 +1082,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 &granted,
                 tick,
                 false,
-                setup.serial_limit / 16,
+                setup.serial_limit / 8,
                 &|ctx, id, dev, out| {
                     out.offered(tick, setup, id);
                     ctx.offer(id, dev, t1, out);
@@ -1019,7 +1090,13 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             );
         }
 
-        // 3. The planner's view: apply the deltas due by this tick.
+        // 3. The planner's view: reports made by this tick are on their way; apply those due.
+        while let Some(entry) = w.future.first_entry() {
+            if *entry.key() > tick {
+                break;
+            }
+            w.outstanding += entry.remove();
+        }
         while let Some(entry) = w.pending.first_entry() {
             if entry.key().0 > tick {
                 break;
@@ -1141,9 +1218,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             && w.queue.is_empty()
             && w.outstanding == 0
             && w.in_progress == 0
-            && (quiet_for >= SETTLE || w.buckets[tick as usize + 1..].iter().all(Vec::is_empty));
+            && (quiet_for >= SETTLE || (w.latest < t1 && w.nothing_after(tick)));
         if settled {
             end = t1;
+            // Devices whose visits ran past the end go back to where they were at it.
+            w.replay_ahead(tick, t1);
             break;
         }
     }
