@@ -692,17 +692,19 @@ struct World<'s, 'a> {
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
     step: u32,
-    /// Reports on their way: per (tick due, ring), summed; and how many there are.
-    pending: BTreeMap<(u32, u8), Reports>,
+    /// Reports on their way: per tick due (the last bucket for any later), per ring, summed; and
+    /// how many there are.
+    pending: Vec<Vec<(u8, Reports)>>,
     outstanding: i64,
     /// Reports made in ticks still to come (by events run ahead), per tick: they count in
     /// `outstanding` from their tick on, as they would without running ahead.
-    future: BTreeMap<u32, i64>,
+    future: Vec<i64>,
     /// The time of the latest event run so far: a device whose visit ran ahead has events after the
     /// current tick without being filed for one.
     latest: u32,
-    /// Changes of the true state not yet applied (events run ahead of their tick), per (tick, ring).
-    truth: BTreeMap<(u32, u8), Truth>,
+    /// Changes of the true state not yet applied (events run ahead of their tick), per tick, per
+    /// ring.
+    truth: Vec<Vec<(u8, Truth)>>,
     /// Visits that ran past their tick, while an abort may still come: each output's as it came (not
     /// copied), with the latest time one of them reached; dropped once that time has passed.
     ahead: Vec<(u32, Vec<Ahead>)>,
@@ -729,12 +731,12 @@ impl World<'_, '_> {
         self.buckets[k].push(d);
     }
 
-    /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
     /// Whether no device is filed after tick `tick`.
     fn nothing_after(&self, tick: u32) -> bool {
         self.buckets[tick as usize + 1..].iter().all(Vec::is_empty)
     }
 
+    /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
     fn bucket_of(&self, when: u32, tick: u32) -> usize {
         (when / self.step).min(self.n_ticks).max(tick + 1) as usize
     }
@@ -831,11 +833,12 @@ impl World<'_, '_> {
     fn take(&mut self, out: ChunkOut, tick: u32) {
         self.events += out.events;
         let setup = self.setup;
+        let last = self.n_ticks as usize;
         for ((made, _), n) in out.made.into_pairs() {
             if made <= tick {
                 self.outstanding += n;
             } else {
-                *self.future.entry(made).or_default() += n;
+                self.future[(made as usize).min(last)] += n;
             }
         }
         for ((due, ring), slab) in out.views.into_pairs() {
@@ -843,14 +846,12 @@ impl World<'_, '_> {
                 .tallies
                 .get(slab.at..slab.at + setup.tally_stride)
                 .unwrap_or_default();
-            self.pending
-                .entry((due.max(tick), ring))
-                .or_insert_with(|| Reports::new(setup))
-                .add(tallies, slab.count);
+            let due = &mut self.pending[(due.max(tick) as usize).min(last)];
+            ring_entry(due, ring, || Reports::new(setup)).add(tallies, slab.count);
         }
-        for (key, t) in out.truth.into_pairs() {
-            let mine = self.truth.entry(key).or_default();
-            for (m, v) in mine.iter_mut().zip(t) {
+        for ((when, ring), t) in out.truth.into_pairs() {
+            let at = &mut self.truth[(when.max(tick) as usize).min(last)];
+            for (m, v) in ring_entry(at, ring, Truth::default).iter_mut().zip(t) {
                 *m += v;
             }
         }
@@ -862,11 +863,12 @@ impl World<'_, '_> {
 
     /// Applies the truth changes of the ticks up to `tick`.
     fn apply_truth(&mut self, tick: u32) {
-        while let Some(entry) = self.truth.first_entry() {
-            if entry.key().0 > tick {
-                break;
-            }
-            let ((_, ring), [done, exposed, progress, finishes]) = entry.remove_entry();
+        let changes = self
+            .truth
+            .get_mut(tick as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        for (ring, [done, exposed, progress, finishes]) in changes {
             self.true_done[usize::from(ring)] += done;
             self.true_exposed[usize::from(ring)] += exposed;
             self.in_progress += progress;
@@ -971,11 +973,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
         step,
-        pending: BTreeMap::new(),
+        pending: vec![Vec::new(); n_ticks as usize + 1],
         outstanding: 0,
-        future: BTreeMap::new(),
+        future: vec![0; n_ticks as usize + 1],
         latest: 0,
-        truth: BTreeMap::new(),
+        truth: vec![Vec::new(); n_ticks as usize + 1],
         ahead: Vec::new(),
         ahead_len: 0,
         ahead_kept: 0,
@@ -1091,17 +1093,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
 
         // 3. The planner's view: reports made by this tick are on their way; apply those due.
-        while let Some(entry) = w.future.first_entry() {
-            if *entry.key() > tick {
-                break;
-            }
-            w.outstanding += entry.remove();
-        }
-        while let Some(entry) = w.pending.first_entry() {
-            if entry.key().0 > tick {
-                break;
-            }
-            let ((_, ring), delta) = entry.remove_entry();
+        w.outstanding += std::mem::take(&mut w.future[tick as usize]);
+        for (ring, delta) in std::mem::take(&mut w.pending[tick as usize]) {
             w.outstanding -= delta.count;
             if let Some(view) = views.get_mut(usize::from(ring)) {
                 view.add(&delta);
@@ -1261,6 +1254,18 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         timeline,
         events: w.events.max(0) as u64,
     }
+}
+
+/// The value of `ring` in `list` (a tick's values, one per ring), added (`make`) if it is not there.
+fn ring_entry<V>(list: &mut Vec<(u8, V)>, ring: u8, make: impl FnOnce() -> V) -> &mut V {
+    let i = match list.iter().position(|(r, _)| *r == ring) {
+        Some(i) => i,
+        None => {
+            list.push((ring, make()));
+            list.len() - 1
+        }
+    };
+    &mut list[i].1
 }
 
 /// Sorts device ids: by comparisons when there are few, else by radix, 11 bits a pass (`scratch`
