@@ -516,6 +516,21 @@ impl ChunkOut {
         }
     }
 
+    /// Empties the output for the next region, keeping its memory (its run-ahead visits were taken).
+    fn reset(&mut self) {
+        self.views.clear();
+        self.tallies.clear();
+        self.made.clear();
+        self.requests.clear();
+        self.next.clear();
+        self.truth.clear();
+        self.events = 0;
+        self.ahead.clear();
+        self.ahead_reach = 0;
+        self.latest = 0;
+        self.seq = 0;
+    }
+
     /// A visit ran events up to time `reach`.
     #[inline]
     pub(crate) fn reached(&mut self, reach: u32) {
@@ -658,8 +673,14 @@ impl<V> Keyed<V> {
     }
 
     /// The pairs, in the order their keys first came.
-    pub(crate) fn into_pairs(self) -> Vec<((u32, u8), V)> {
-        self.pairs
+    pub(crate) fn pairs(&self) -> &[((u32, u8), V)] {
+        &self.pairs
+    }
+
+    /// Empties the index, keeping its memory for the next use.
+    fn clear(&mut self) {
+        self.pairs.clear();
+        self.index.iter_mut().for_each(|i| *i = 0);
     }
 }
 
@@ -721,6 +742,8 @@ struct World<'s, 'a> {
     last_progress: u32,
     events: i64,
     warm: Warm,
+    /// One output per pool thread, emptied after each region and used again.
+    outs: Vec<ChunkOut>,
 }
 
 type DeviceFn<'f> = dyn Fn(&mut DeviceCtx<'_, '_>, u32, &mut Dev, &mut ChunkOut) + Sync + 'f;
@@ -748,7 +771,9 @@ impl World<'_, '_> {
             return;
         }
         let until = (tick + 1) * self.step;
-        let outs: Vec<ChunkOut> = {
+        let mut outs = std::mem::take(&mut self.outs);
+        outs.resize_with(rayon::current_num_threads().max(1), ChunkOut::new);
+        {
             let (setup, partitions, effects, step, key) = (
                 self.setup,
                 &self.partitions,
@@ -766,8 +791,9 @@ impl World<'_, '_> {
                            devs: &mut [Dev],
                            base: usize,
                            out: &mut ChunkOut| {
-                // At most one next event per device.
+                // At most one next event and one run-ahead visit per device.
                 out.next.reserve(ids.len());
+                out.ahead.reserve(ids.len());
                 for (k, &id) in ids.iter().enumerate() {
                     // Devices far apart in memory: ask for the ones a few visits ahead now.
                     if let Some(&ahead) = ids.get(k + PREFETCH) {
@@ -779,25 +805,30 @@ impl World<'_, '_> {
                 }
             };
             if ids.len() <= serial {
-                let mut out = ChunkOut::new();
-                process(&mut init(), ids, &mut self.devs, 0, &mut out);
-                vec![out]
+                process(&mut init(), ids, &mut self.devs, 0, &mut outs[0]);
             } else {
                 self.warm.release();
-                let outs = par_chunks(ids, setup.min_chunk, &mut self.devs, &init, &process);
+                par_chunks(
+                    ids,
+                    setup.min_chunk,
+                    &mut self.devs,
+                    &init,
+                    &process,
+                    &mut outs,
+                );
                 self.warm.keep();
-                outs
             }
-        };
+        }
         let mut requests = Vec::new();
-        for mut out in outs {
-            for (when, d) in std::mem::take(&mut out.next) {
+        for out in &mut outs {
+            for &(when, d) in &out.next {
                 self.file(when, d, tick);
             }
-            requests.extend(std::mem::take(&mut out.requests));
+            requests.extend_from_slice(&out.requests);
             self.latest = self.latest.max(out.latest);
             self.take(out, tick);
         }
+        self.outs = outs;
         // Requests made in this tick come after every queued one (their check-ins are later).
         requests.sort_unstable();
         self.queue.extend(requests);
@@ -830,18 +861,18 @@ impl World<'_, '_> {
     }
 
     /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
-    fn take(&mut self, out: ChunkOut, tick: u32) {
+    fn take(&mut self, out: &mut ChunkOut, tick: u32) {
         self.events += out.events;
         let setup = self.setup;
         let last = self.n_ticks as usize;
-        for ((made, _), n) in out.made.into_pairs() {
+        for &((made, _), n) in out.made.pairs() {
             if made <= tick {
                 self.outstanding += n;
             } else {
                 self.future[(made as usize).min(last)] += n;
             }
         }
-        for ((due, ring), slab) in out.views.into_pairs() {
+        for &((due, ring), slab) in out.views.pairs() {
             let tallies = out
                 .tallies
                 .get(slab.at..slab.at + setup.tally_stride)
@@ -849,7 +880,7 @@ impl World<'_, '_> {
             let due = &mut self.pending[(due.max(tick) as usize).min(last)];
             ring_entry(due, ring, || Reports::new(setup)).add(tallies, slab.count);
         }
-        for ((when, ring), t) in out.truth.into_pairs() {
+        for &((when, ring), t) in out.truth.pairs() {
             let at = &mut self.truth[(when.max(tick) as usize).min(last)];
             for (m, v) in ring_entry(at, ring, Truth::default).iter_mut().zip(t) {
                 *m += v;
@@ -857,8 +888,10 @@ impl World<'_, '_> {
         }
         if !out.ahead.is_empty() {
             self.ahead_len += out.ahead.len();
-            self.ahead.push((out.ahead_reach, out.ahead));
+            self.ahead
+                .push((out.ahead_reach, std::mem::take(&mut out.ahead)));
         }
+        out.reset();
     }
 
     /// Applies the truth changes of the ticks up to `tick`.
@@ -922,8 +955,8 @@ impl World<'_, '_> {
         // The visits filed each device at the event they stopped at; the replayed devices are filed
         // anew, at their next event after `cut`.
         let mut stale: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for (id, now, undo, visit_tick) in replayed {
-            self.take(undo, tick);
+        for (id, now, mut undo, visit_tick) in replayed {
+            self.take(&mut undo, tick);
             let was = self.devs[id as usize].next_time();
             if was != device::NONE {
                 stale
@@ -988,6 +1021,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         last_progress: 0,
         events: 0,
         warm: Warm::default(),
+        outs: Vec::new(),
     };
     let mut views: Vec<View> = vec![View::new(&setup.per_values); n_rings];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
@@ -1018,7 +1052,18 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 }
             };
         let ids = &setup.pop.ring_devices[r];
-        for out in par_chunks(ids, setup.min_chunk, &mut w.devs, &|| (), &schedule) {
+        let mut outs: Vec<ChunkOut> = (0..rayon::current_num_threads().max(1))
+            .map(|_| ChunkOut::new())
+            .collect();
+        par_chunks(
+            ids,
+            setup.min_chunk,
+            &mut w.devs,
+            &|| (),
+            &schedule,
+            &mut outs,
+        );
+        for out in outs {
             for (when, d) in out.next {
                 if t == 0 {
                     // The first ring starts at tick 0 and files its devices from tick 0 on.
@@ -1313,14 +1358,15 @@ fn par_chunks<C>(
     devs: &mut [Dev],
     init: &(dyn Fn() -> C + Sync),
     process: &ChunkFn<'_, C>,
-) -> Vec<ChunkOut> {
+    outs: &mut [ChunkOut],
+) {
     /// The ids not yet claimed, their `Dev`s, and the index of the first of those.
     struct Rest<'d> {
         ids: &'d [u32],
         devs: &'d mut [Dev],
         base: usize,
     }
-    let threads = rayon::current_num_threads().max(1);
+    let threads = outs.len().max(1);
     let rest = std::sync::Mutex::new(Rest { ids, devs, base: 0 });
     let claim = || {
         let mut r = rest
@@ -1340,23 +1386,21 @@ fn par_chunks<C>(
         };
         Some((head, mine, base))
     };
-    let work = || {
+    let work = |out: &mut ChunkOut| {
         let mut scratch = init();
-        let mut out = ChunkOut::new();
         while let Some((ids, devs, base)) = claim() {
-            process(&mut scratch, ids, devs, base, &mut out);
+            process(&mut scratch, ids, devs, base, out);
         }
-        out
     };
-    let mut outs: Vec<ChunkOut> = (0..threads).map(|_| ChunkOut::new()).collect();
     rayon::scope(|s| {
-        let (mine, others) = outs.split_at_mut(1);
+        let Some((mine, others)) = outs.split_first_mut() else {
+            return;
+        };
         for out in others {
-            s.spawn(|_| *out = work());
+            s.spawn(|_| work(out));
         }
-        mine[0] = work();
+        work(mine);
     });
-    outs
 }
 
 /// Keeps the pool's other threads awake between two parallel regions of a trial. The planner's part of
@@ -1481,8 +1525,12 @@ mod tests {
             *keyed.entry(key, || 0) += k;
             *model.entry(key).or_default() += k;
         }
-        let pairs = keyed.into_pairs();
+        let pairs = keyed.pairs();
         assert_eq!(pairs.iter().map(|(k, _)| *k).collect::<Vec<_>>(), order);
-        assert_eq!(pairs.into_iter().collect::<BTreeMap<_, _>>(), model);
+        assert_eq!(pairs.iter().copied().collect::<BTreeMap<_, _>>(), model);
+        keyed.clear();
+        assert!(keyed.pairs().is_empty());
+        *keyed.entry((1, 1), || 5) += 1;
+        assert_eq!(keyed.pairs(), &[((1, 1), 6)]);
     }
 }
