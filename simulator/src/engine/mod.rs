@@ -331,15 +331,38 @@ impl Tally {
         self.exposed += other.exposed;
     }
 
+    /// Adds a chunk's tally.
+    fn add_chunk(&mut self, other: &ChunkTally) {
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += i64::from(*o);
+        }
+        self.offered += i64::from(other.offered);
+        self.exposed += i64::from(other.exposed);
+    }
+}
+
+/// A `Tally` of one region's chunk, in one cache line: a report touches a few of a key's tallies, and
+/// a region's output holds the tallies of hundreds of keys (reports of events run a day ahead). A
+/// region makes fewer reports than `i32::MAX`.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct ChunkTally {
+    counts: [i32; Status::COUNT],
+    offered: i32,
+    exposed: i32,
+}
+
+impl ChunkTally {
     /// One device's report, counted `sign` times (-1 takes it back): it leaves `from` for `to`.
-    fn report(&mut self, d: &Delta, sign: i64) {
+    #[inline]
+    fn report(&mut self, d: &Delta, sign: i32) {
         if let Some(s) = d.from {
             self.counts[s as usize] -= sign;
         }
         if let Some(s) = d.to {
             self.counts[s as usize] += sign;
         }
-        self.exposed += sign * i64::from(d.exposed);
+        self.exposed += sign * i32::from(d.exposed);
     }
 }
 
@@ -391,10 +414,10 @@ impl Reports {
     }
 
     /// Adds `count` reports summed in `tallies` (laid out as `Reports::tallies`).
-    fn add(&mut self, tallies: &[Tally], count: i64) {
+    fn add(&mut self, tallies: &[ChunkTally], count: i64) {
         self.count += count;
         for (mine, theirs) in self.tallies.iter_mut().zip(tallies) {
-            mine.add(theirs);
+            mine.add_chunk(theirs);
         }
     }
 }
@@ -403,10 +426,10 @@ impl Reports {
 /// fields, `Setup::tag`) in `tallies`, laid out as `Reports::tallies`.
 #[inline]
 fn each_tally(
-    tallies: &mut [Tally],
+    tallies: &mut [ChunkTally],
     setup: &Setup<'_>,
     values: &[u16],
-    mut f: impl FnMut(&mut Tally),
+    mut f: impl FnMut(&mut ChunkTally),
 ) {
     let (all, mut per) = match tallies.split_first_mut() {
         Some(split) => split,
@@ -470,7 +493,7 @@ pub(crate) struct ChunkOut {
     pub views: Keyed<Slab>,
     /// The sums themselves, `Setup::tally_stride` per (tick due, ring), in one buffer: a region's
     /// thousands of keys cost no allocation each.
-    tallies: Vec<Tally>,
+    tallies: Vec<ChunkTally>,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
@@ -594,17 +617,18 @@ impl ChunkOut {
         let sign = self.sign;
         *self.made.entry((d.made, 0), || 0) += sign;
         let tallies = self.tallies_of((d.tick, d.ring), setup, sign);
+        let sign = sign as i32;
         each_tally(tallies, setup, setup.tag(device).1, |t| t.report(&d, sign));
     }
 
     /// The tallies of `key`, made on first use, counting `count` more reports.
     #[inline]
-    fn tallies_of(&mut self, key: (u32, u8), setup: &Setup<'_>, count: i64) -> &mut [Tally] {
+    fn tallies_of(&mut self, key: (u32, u8), setup: &Setup<'_>, count: i64) -> &mut [ChunkTally] {
         let stride = setup.tally_stride;
         let tallies = &mut self.tallies;
         let slab = self.views.entry(key, || {
             let at = tallies.len();
-            tallies.resize(at + stride, Tally::default());
+            tallies.resize(at + stride, ChunkTally::default());
             Slab { at, count: 0 }
         });
         slab.count += count;
