@@ -43,7 +43,7 @@ pub struct Args {
     /// Trials per scenario (default: the release's `trials`, else 100).
     #[arg(long)]
     pub trials: Option<u64>,
-    /// Rescale the fleet to this many devices (class shares are kept).
+    /// Rescale the fleet to this many devices, 1 to 100,000,000 (class shares are kept).
     #[arg(long)]
     pub devices: Option<u64>,
     #[arg(long, default_value_t = 1)]
@@ -99,8 +99,14 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let rel = release::parse(&release_text, &schema, &fleet)
         .map_err(|e| files.fail(&e, Format::Human))?;
     if let Some(n) = args.devices {
-        if n == 0 {
-            return Err(CliError::usage("`--devices` must be at least 1"));
+        if !(1..=fleet::MAX_DEVICES).contains(&n) {
+            return Err(CliError::usage(format!(
+                "`--devices {n}` is not a fleet size the simulator runs"
+            ))
+            .help(format!(
+                "give 1 to {}: a sample of the fleet gives the same rates",
+                fleet::MAX_DEVICES
+            )));
         }
         fleet.rescale(n);
     }

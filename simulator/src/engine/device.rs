@@ -465,10 +465,11 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     }
 
     /// Builds the device's record of `kind` at `t`: static fields from its row, fresh draws of the
-    /// dynamic fields, versions it runs, local time (when read), the release's targets, and the scenario's effects
-    /// if it runs the release. A check-in's record has the fields its rails and constraints read, and the release's targets
-    /// (only an offered device checks in with a record); a health check's, the fields its health rules
-    /// read, and the targets if the device was offered.
+    /// dynamic fields, versions it runs, local time (when the evaluation reads it), the release's
+    /// targets, and the scenario's effects if it runs the release. A check-in's record has the fields
+    /// its rails and constraints read, and the release's targets (only an offered device checks in
+    /// with a record); a health check's, the fields its health rules read, and the targets if the
+    /// device was offered.
     ///
     /// The part that does not change between two records of the same kind for the same device in the
     /// same state (static fields, versions, release) is kept from the last record when it was built

@@ -342,8 +342,9 @@ impl Tally {
 }
 
 /// A `Tally` of one region's chunk, in one cache line: a report touches a few of a key's tallies, and
-/// a region's output holds the tallies of hundreds of keys (reports of events run a day ahead). A
-/// region makes fewer reports than `i32::MAX`.
+/// a region's output holds the tallies of hundreds of keys (reports of events run a day ahead). One
+/// key of one region counts at most a few reports per device of a fleet of at most
+/// `fleet::MAX_DEVICES`: far below `i32::MAX`.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
 struct ChunkTally {

@@ -190,6 +190,10 @@ fn utc_offset(s: &str) -> Option<i64> {
     (secs <= 14 * 3600).then_some(sign * secs)
 }
 
+/// The largest fleet a trial simulates: 96 bytes of state and static fields per device (about 10 GB at
+/// this size), and a parallel region's report sums kept in 32 bits.
+pub const MAX_DEVICES: u64 = 100_000_000;
+
 pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
     const F: FileKind = FileKind::Fleet;
     let file: FleetFile = toml::from_str(text).map_err(|e| vec![from_toml(F, &e)])?;
@@ -485,6 +489,23 @@ pub fn parse(text: &str, schema: &Schema) -> Result<Fleet, Vec<InputError>> {
                 );
             }
         }
+    }
+
+    let devices = &file.devices;
+    if !(1..=MAX_DEVICES).contains(devices.get_ref()) {
+        errors.push(
+            InputError::new(
+                F,
+                devices.span(),
+                "fleetgate::sim::fleet_size",
+                format!(
+                    "`devices = {}` is not a fleet the simulator runs (1 to {MAX_DEVICES})",
+                    devices.get_ref()
+                ),
+            )
+            .label("fleet size")
+            .help("simulate a sample of the fleet: its outcomes are rates, and `--devices` rescales it"),
+        );
     }
 
     if !errors.is_empty() {

@@ -166,6 +166,18 @@ fn fleet_errors_point_at_their_line() {
         fleet_errors(&bad),
         vec![(25, "fleetgate::sim::shares_do_not_add_up")]
     );
+    for size in ["0", "100_000_001"] {
+        let bad = FLEET.replace("devices = 100_000", &format!("devices = {size}"));
+        let line = FLEET
+            .lines()
+            .position(|l| l.starts_with("devices = 100_000"))
+            .map(|i| i + 1);
+        assert_eq!(
+            fleet_errors(&bad),
+            vec![(line.unwrap_or(0), "fleetgate::sim::fleet_size")],
+            "devices = {size}"
+        );
+    }
     let bad = FLEET.replace("devices = 100_000", "devices = 100_000\ncolour = 3");
     assert_eq!(fleet_errors(&bad)[0].1, "fleetgate::sim::invalid_input");
     let bad = FLEET.replace(
