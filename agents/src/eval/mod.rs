@@ -92,6 +92,7 @@ impl<'p> Native<'p> {
 
 #[cfg(feature = "native")]
 impl Evaluator for Native<'_> {
+    #[inline]
     fn eval(
         &self,
         kind: FunctionKind,

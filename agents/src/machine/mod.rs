@@ -652,6 +652,7 @@ enum TickPlan {
 }
 
 impl TickPlan {
+    #[inline]
     fn of(state: &State, now: u32) -> TickPlan {
         if state.frozen() || now < state.timer {
             return TickPlan::Nothing;
@@ -762,6 +763,7 @@ fn intersect(a: PlaneSet, b: PlaneSet) -> PlaneSet {
 
 /// The running version of every plane: the record's `device.<plane>` slots, which follow the device
 /// fields in plane order (`Policy::plane_slot`).
+#[inline]
 fn plane_versions<'r>(policy: &Policy, record: &Record<'r>) -> Option<&'r [u64]> {
     let n = usize::from(policy.n_planes()).min(MAX_PLANES);
     let first = policy.n_device_fields();
