@@ -3,7 +3,10 @@
 //! figure of issue 8 is one 1,000,000-device trial on 2 threads).
 //!
 //! `sim/trial` reports device events per second (events of one trial / its time); `sim/fleet_gen`
-//! devices per second.
+//! devices per second. Both run inside a thread pool of the machine's parallelism (2 here;
+//! `FLEETGATE_SIM_THREADS` sets another), as `fleetgate simulate` runs them: the planner's part of a
+//! tick then runs on one of the pool's threads, not on a caller that hands every parallel region to
+//! the pool and waits.
 
 #[path = "support/packages.rs"]
 mod packages;
@@ -36,21 +39,32 @@ fn sim(c: &mut Criterion) {
         .find(|s| s.name == "nominal")
         .expect("a nominal scenario");
 
+    let threads = std::env::var("FLEETGATE_SIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool");
+
     let mut group = c.benchmark_group("sim");
     group.sample_size(10);
     group.throughput(Throughput::Elements(devices));
     group.bench_function("fleet_gen", |b| {
-        b.iter(|| black_box(population::generate(&fleet, &schema, policy, 1)))
+        b.iter(|| black_box(pool.install(|| population::generate(&fleet, &schema, policy, 1))))
     });
 
-    let pop = population::generate(&fleet, &schema, policy, 1);
+    let pop = pool.install(|| population::generate(&fleet, &schema, policy, 1));
     let evaluator = Evaluator::new(policy);
     let reasons = loaded.reasons();
     let setup = Setup::new(&schema, &fleet, &rel, policy, &pop, &evaluator, 1, reasons);
-    let events = engine::run_trial(&setup, nominal, 0).events;
+    let events = pool
+        .install(|| engine::run_trial(&setup, nominal, 0))
+        .events;
     group.throughput(Throughput::Elements(events));
     group.bench_function("trial", |b| {
-        b.iter(|| black_box(engine::run_trial(&setup, nominal, 0)))
+        b.iter(|| black_box(pool.install(|| engine::run_trial(&setup, nominal, 0))))
     });
     group.finish();
 }
