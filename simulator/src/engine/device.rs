@@ -827,13 +827,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.begin(id, dev);
         self.run_events(id, dev, out);
         self.end(dev);
-        out.reached(self.reach);
         self.note_ahead(id, None, before, out);
     }
 
-    /// A visit that ran events past its tick keeps the device as it was before, in case the planner
-    /// aborts before those events' time (`World::replay_ahead`).
+    /// A visit ends: the time of its last event counts in `out`, and a visit that ran events past its
+    /// tick keeps the device as it was before, in case the planner aborts before those events' time
+    /// (`World::replay_ahead`).
     fn note_ahead(&self, id: u32, offer: Option<u32>, before: Dev, out: &mut ChunkOut) {
+        out.reached(self.reach);
         if self.ahead && !self.aborted && self.reach >= self.until {
             out.ran_ahead(Ahead {
                 id,
@@ -995,7 +996,6 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         self.keep_polling(dev, t);
         self.run_events(id, dev, out);
         self.end(dev);
-        out.reached(self.reach);
         self.note_ahead(id, Some(t), before, out);
     }
 }

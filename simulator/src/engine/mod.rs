@@ -482,9 +482,10 @@ pub(crate) struct Ahead {
 }
 
 /// The truth changes of one ring in one tick: devices done, exposed, in progress (updating or
-/// verifying), and how many changes of the done count there were (a device finishing is progress
-/// even when another one leaves the done count in the same tick).
-type Truth = [i64; 4];
+/// verifying), how many changes of the done count there were (a device finishing is progress even
+/// when another one leaves the done count in the same tick), and how many reports were made (on
+/// their way to the planner from this tick on).
+type Truth = [i64; 5];
 
 /// What a chunk of devices produced in one tick.
 pub(crate) struct ChunkOut {
@@ -502,8 +503,6 @@ pub(crate) struct ChunkOut {
     /// Changes of the true state, per (tick, ring).
     pub truth: Keyed<Truth>,
     pub events: i64,
-    /// How many reports were made in each tick (key `(tick, 0)`).
-    made: Keyed<i64>,
     /// Visits that ran past their tick (`ran_ahead`), and the latest time one of them reached.
     pub ahead: Vec<Ahead>,
     ahead_reach: u32,
@@ -530,7 +529,6 @@ impl ChunkOut {
             next: Vec::new(),
             truth: Keyed::new(),
             events: 0,
-            made: Keyed::new(),
             ahead: Vec::new(),
             ahead_reach: 0,
             latest: 0,
@@ -544,7 +542,6 @@ impl ChunkOut {
     fn reset(&mut self) {
         self.views.clear();
         self.tallies.clear();
-        self.made.clear();
         self.requests.clear();
         self.next.clear();
         self.truth.clear();
@@ -616,7 +613,7 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        *self.made.entry((d.made, 0), || 0) += sign;
+        self.truth.entry((d.made, d.ring), Truth::default)[4] += sign;
         let tallies = self.tallies_of((d.tick, d.ring), setup, sign);
         let sign = sign as i32;
         each_tally(tallies, setup, setup.tag(device).1, |t| t.report(&d, sign));
@@ -739,12 +736,9 @@ struct World<'s, 'a> {
     n_ticks: u32,
     step: u32,
     /// Reports on their way: per tick due (the last bucket for any later), per ring, summed; and
-    /// how many there are.
+    /// how many there are (made by the current tick, `Truth`, and not yet due).
     pending: Vec<Vec<(u8, Reports)>>,
     outstanding: i64,
-    /// Reports made in ticks still to come (by events run ahead), per tick: they count in
-    /// `outstanding` from their tick on, as they would without running ahead.
-    future: Vec<i64>,
     /// The time of the latest event run so far: a device whose visit ran ahead has events after the
     /// current tick without being filed for one.
     latest: u32,
@@ -779,6 +773,13 @@ impl World<'_, '_> {
         self.buckets[k].push(d);
     }
 
+    /// The outputs of a parallel region, one per pool thread (give them back to `outs`, emptied).
+    fn outputs(&mut self) -> Vec<ChunkOut> {
+        let mut outs = std::mem::take(&mut self.outs);
+        outs.resize_with(rayon::current_num_threads().max(1), ChunkOut::new);
+        outs
+    }
+
     /// Whether no device is filed after tick `tick`.
     fn nothing_after(&self, tick: u32) -> bool {
         self.buckets[tick as usize + 1..].iter().all(Vec::is_empty)
@@ -796,8 +797,7 @@ impl World<'_, '_> {
             return;
         }
         let until = (tick + 1) * self.step;
-        let mut outs = std::mem::take(&mut self.outs);
-        outs.resize_with(rayon::current_num_threads().max(1), ChunkOut::new);
+        let mut outs = self.outputs();
         {
             let (setup, partitions, effects, step, key) = (
                 self.setup,
@@ -890,13 +890,6 @@ impl World<'_, '_> {
         self.events += out.events;
         let setup = self.setup;
         let last = self.n_ticks as usize;
-        for &((made, _), n) in out.made.pairs() {
-            if made <= tick {
-                self.outstanding += n;
-            } else {
-                self.future[(made as usize).min(last)] += n;
-            }
-        }
         for &((due, ring), slab) in out.views.pairs() {
             let tallies = out
                 .tallies
@@ -926,7 +919,10 @@ impl World<'_, '_> {
             .get_mut(tick as usize)
             .map(std::mem::take)
             .unwrap_or_default();
-        for (ring, [done, exposed, progress, finishes]) in changes {
+        for (ring, [done, exposed, progress, finishes, made]) in changes {
+            // Reports made by events run ahead count as on their way only from their tick on, as
+            // they would without running ahead.
+            self.outstanding += made;
             self.true_done[usize::from(ring)] += done;
             self.true_exposed[usize::from(ring)] += exposed;
             self.in_progress += progress;
@@ -1033,7 +1029,6 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         step,
         pending: vec![Vec::new(); n_ticks as usize + 1],
         outstanding: 0,
-        future: vec![0; n_ticks as usize + 1],
         latest: 0,
         truth: vec![Vec::new(); n_ticks as usize + 1],
         ahead: Vec::new(),
@@ -1077,9 +1072,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 }
             };
         let ids = &setup.pop.ring_devices[r];
-        let mut outs: Vec<ChunkOut> = (0..rayon::current_num_threads().max(1))
-            .map(|_| ChunkOut::new())
-            .collect();
+        let mut outs = w.outputs();
         par_chunks(
             ids,
             setup.min_chunk,
@@ -1088,8 +1081,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             &schedule,
             &mut outs,
         );
-        for out in outs {
-            for (when, d) in out.next {
+        for out in &mut outs {
+            for &(when, d) in &out.next {
                 if t == 0 {
                     // The first ring starts at tick 0 and files its devices from tick 0 on.
                     w.buckets[(when / step).min(n_ticks) as usize].push(d);
@@ -1097,7 +1090,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                     w.file(when, d, tick);
                 }
             }
+            out.reset();
         }
+        w.outs = outs;
     };
     if n_rings > 0 {
         started[0] = Some(0);
@@ -1162,8 +1157,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             );
         }
 
-        // 3. The planner's view: reports made by this tick are on their way; apply those due.
-        w.outstanding += std::mem::take(&mut w.future[tick as usize]);
+        // 3. The planner's view: apply the reports due by this tick (those made by it count as on
+        //    their way with its truth changes, step 5).
         for (ring, delta) in std::mem::take(&mut w.pending[tick as usize]) {
             w.outstanding -= delta.count;
             if let Some(view) = views.get_mut(usize::from(ring)) {
