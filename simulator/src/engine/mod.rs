@@ -323,14 +323,6 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, other: &Tally) {
-        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
-            *c += o;
-        }
-        self.offered += other.offered;
-        self.exposed += other.exposed;
-    }
-
     /// Adds a chunk's tally.
     fn add_chunk(&mut self, other: &ChunkTally) {
         for (c, o) in self.counts.iter_mut().zip(&other.counts) {
@@ -341,9 +333,9 @@ impl Tally {
     }
 }
 
-/// A `Tally` of one region's chunk, in one cache line: a report touches a few of a key's tallies, and
-/// a region's output holds the tallies of hundreds of keys (reports of events run a day ahead). One
-/// key of one region counts at most a few reports per device of a fleet of at most
+/// A `Tally` of one output's reports of one (tick, ring), in one cache line: a report touches a few
+/// of them, and an output holds those of hundreds of ticks (reports of events run a day ahead). The
+/// reports due in one tick from one ring are at most a few per device of a fleet of at most
 /// `fleet::MAX_DEVICES`: far below `i32::MAX`.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
@@ -386,45 +378,21 @@ impl View {
         }
     }
 
-    fn add(&mut self, other: &Reports) {
-        let Some((all, per)) = other.tallies.split_first() else {
+    /// Adds reports summed in `tallies` (laid out as `Sums::tallies`).
+    fn add(&mut self, tallies: &[ChunkTally]) {
+        let Some((all, per)) = tallies.split_first() else {
             return;
         };
-        self.all.add(all);
+        self.all.add_chunk(all);
         for (mine, theirs) in self.per.iter_mut().flatten().zip(per) {
-            mine.add(theirs);
-        }
-    }
-}
-
-/// Reports of one ring due in one tick, summed: the whole ring's tally, then one per value of each
-/// `per` field, in field order (`View::per` flattened: a report adds to fixed places, no search); and
-/// how many reports they are (taken-back ones count -1).
-#[derive(Clone, Debug)]
-pub(crate) struct Reports {
-    tallies: Vec<Tally>,
-    count: i64,
-}
-
-impl Reports {
-    fn new(setup: &Setup<'_>) -> Reports {
-        Reports {
-            tallies: vec![Tally::default(); setup.tally_stride],
-            count: 0,
-        }
-    }
-
-    /// Adds `count` reports summed in `tallies` (laid out as `Reports::tallies`).
-    fn add(&mut self, tallies: &[ChunkTally], count: i64) {
-        self.count += count;
-        for (mine, theirs) in self.tallies.iter_mut().zip(tallies) {
             mine.add_chunk(theirs);
         }
     }
 }
 
 /// Applies `f` to the whole ring's tally and to those of `values` (a device's values of the `per`
-/// fields, `Setup::tag`) in `tallies`, laid out as `Reports::tallies`.
+/// fields, `Setup::tag`) in `tallies`: the whole ring's tally, then one per value of each `per`
+/// field, in field order (`View::per` flattened: a report adds to fixed places, no search).
 #[inline]
 fn each_tally(
     tallies: &mut [ChunkTally],
@@ -444,14 +412,6 @@ fn each_tally(
         }
         per = rest;
     }
-}
-
-/// Where the reports of one (tick due, ring) sit in a chunk's `ChunkOut::tallies`, and how many
-/// they are.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Slab {
-    at: usize,
-    count: i64,
 }
 
 /// One device's report to the planner: its status changes from `from` to `to`, seen at tick `tick`;
@@ -489,19 +449,15 @@ type Truth = [i64; 5];
 
 /// What a chunk of devices produced in one tick.
 pub(crate) struct ChunkOut {
-    /// The reports of the chunk's devices, summed per (tick due, ring): counts only add up, so the
-    /// planner's side of a tick adds a few sums instead of visiting every report (and every
-    /// reporting device's `per` values, far apart in memory).
-    pub views: Keyed<Slab>,
-    /// The sums themselves, `Setup::tally_stride` per (tick due, ring), in one buffer: a region's
-    /// thousands of keys cost no allocation each.
-    tallies: Vec<ChunkTally>,
+    /// Reports and truth changes, summed per (tick, ring) for the whole trial.
+    pub sums: Sums,
+    /// The earliest tick whose reports, and whose truth changes, the planner has yet to read: what
+    /// comes for an earlier one counts in it (a replay's reports are due when it runs).
+    floor: (u32, u32),
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
-    /// Changes of the true state, per (tick, ring).
-    pub truth: Keyed<Truth>,
     pub events: i64,
     /// Visits that ran past their tick (`ran_ahead`), and the latest time one of them reached.
     pub ahead: Vec<Ahead>,
@@ -516,35 +472,46 @@ pub(crate) struct ChunkOut {
 }
 
 impl ChunkOut {
-    pub(crate) fn new() -> ChunkOut {
-        ChunkOut::replay(0, 1)
+    /// An output whose sums cover ticks `0..=last` (later ones count in `last`) of `rings` rings.
+    pub(crate) fn new(setup: &Setup<'_>, last: u32, rings: usize) -> ChunkOut {
+        ChunkOut::with(Sums::new(setup.tally_stride, last, rings))
     }
 
-    /// Outputs of a replay: the first `skip` units dropped, the rest counted `sign` times.
-    pub(crate) fn replay(skip: u32, sign: i64) -> ChunkOut {
+    fn with(sums: Sums) -> ChunkOut {
         ChunkOut {
-            views: Keyed::new(),
-            tallies: Vec::new(),
+            sums,
+            floor: (0, 0),
             requests: Vec::new(),
             next: Vec::new(),
-            truth: Keyed::new(),
             events: 0,
             ahead: Vec::new(),
             ahead_reach: 0,
             latest: 0,
             seq: 0,
-            skip,
-            sign,
+            skip: 0,
+            sign: 1,
         }
     }
 
-    /// Empties the output for the next region, keeping its memory (its run-ahead visits were taken).
+    /// An output that counts units and keeps nothing (`World::replay_ahead`).
+    pub(crate) fn dry() -> ChunkOut {
+        ChunkOut {
+            skip: u32::MAX,
+            ..ChunkOut::with(Sums::new(0, 0, 0))
+        }
+    }
+
+    /// The output replays visits from now on: of each, the first `skip` units are dropped and the
+    /// rest counted `sign` times (`skip` 0 and `sign` 1 for plain visits).
+    pub(crate) fn replaying(&mut self, skip: u32, sign: i64) {
+        (self.seq, self.skip, self.sign) = (0, skip, sign);
+    }
+
+    /// Empties the output for the next region, keeping its memory (its run-ahead visits were taken;
+    /// its sums stay until the planner reads them).
     fn reset(&mut self) {
-        self.views.clear();
-        self.tallies.clear();
         self.requests.clear();
         self.next.clear();
-        self.truth.clear();
         self.events = 0;
         self.ahead.clear();
         self.ahead_reach = 0;
@@ -588,7 +555,8 @@ impl ChunkOut {
         if !self.live() {
             return;
         }
-        let t = self.truth.entry((tick, ring), Truth::default);
+        let slab = self.sums.slab(tick.max(self.floor.1), ring);
+        let t = &mut self.sums.truth[slab];
         let sign = self.sign;
         t[0] += sign * i64::from(done);
         t[1] += sign * i64::from(exposed);
@@ -600,8 +568,10 @@ impl ChunkOut {
     pub(crate) fn offered(&mut self, tick: u32, setup: &Setup<'_>, device: u32) {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
-            let tallies = self.tallies_of((tick, ring), setup, 0);
-            each_tally(tallies, setup, values, |t| t.offered += 1);
+            let slab = self.sums.slab(tick.max(self.floor.0), ring);
+            each_tally(self.sums.tallies_mut(slab), setup, values, |t| {
+                t.offered += 1
+            });
         }
     }
 
@@ -613,96 +583,124 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        self.truth.entry((d.made, d.ring), Truth::default)[4] += sign;
-        let tallies = self.tallies_of((d.tick, d.ring), setup, sign);
+        let made = self.sums.slab(d.made.max(self.floor.1), d.ring);
+        self.sums.truth[made][4] += sign;
+        let due = self.sums.slab(d.tick.max(self.floor.0), d.ring);
+        self.sums.counts[due] += sign;
         let sign = sign as i32;
-        each_tally(tallies, setup, setup.tag(device).1, |t| t.report(&d, sign));
-    }
-
-    /// The tallies of `key`, made on first use, counting `count` more reports.
-    #[inline]
-    fn tallies_of(&mut self, key: (u32, u8), setup: &Setup<'_>, count: i64) -> &mut [ChunkTally] {
-        let stride = setup.tally_stride;
-        let tallies = &mut self.tallies;
-        let slab = self.views.entry(key, || {
-            let at = tallies.len();
-            tallies.resize(at + stride, ChunkTally::default());
-            Slab { at, count: 0 }
-        });
-        slab.count += count;
-        let at = slab.at;
-        self.tallies.get_mut(at..at + stride).unwrap_or_default()
+        each_tally(
+            self.sums.tallies_mut(due),
+            setup,
+            setup.tag(device).1,
+            |t| t.report(&d, sign),
+        );
     }
 }
 
-/// Values per (tick, ring) in the order their keys first came, with an index: a thread's output for
-/// a whole region can hold thousands of keys (visits that run ahead report days ahead), so a search
-/// through them would cost more than the report it files.
-pub(crate) struct Keyed<V> {
-    pairs: Vec<((u32, u8), V)>,
-    /// Open addressing: position in `pairs` plus one, 0 for a free place; a power of two at least
-    /// twice as long as `pairs`.
+/// What one output's visits add up to, per (tick, ring): the reports due in the tick (their tallies
+/// and how many they are) and the tick's truth changes. Kept for the whole trial and indexed by tick,
+/// so a report adds at fixed places and nothing is copied per region: the planner reads a tick's
+/// reports when it comes (`World::due`), then its truth changes (`World::apply_truth`), and the
+/// tick's place is reused.
+pub(crate) struct Sums {
+    /// The slab of (tick, ring) at `tick × rings + ring`, 0 for none (slab 0 takes what has no
+    /// place, and is never read).
     index: Vec<u32>,
+    rings: usize,
+    last: u32,
+    stride: usize,
+    /// `stride` tallies per slab.
+    tallies: Vec<ChunkTally>,
+    /// Per slab: how many reports (taken-back ones count -1), and the truth changes.
+    counts: Vec<i64>,
+    truth: Vec<Truth>,
+    /// Slabs read and emptied, to reuse.
+    free: Vec<u32>,
 }
 
-impl<V> Keyed<V> {
-    fn new() -> Keyed<V> {
-        Keyed {
-            pairs: Vec::new(),
-            index: Vec::new(),
-        }
-    }
-
-    /// Where `key` is, or the free place where it would go.
-    #[inline]
-    fn place(&self, key: (u32, u8)) -> (usize, Option<usize>) {
-        let mask = self.index.len() - 1;
-        let k = u64::from(key.0) << 8 | u64::from(key.1);
-        let mut h = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask;
-        loop {
-            match self.index[h] {
-                0 => return (h, None),
-                i if self.pairs[i as usize - 1].0 == key => return (h, Some(i as usize - 1)),
-                _ => h = (h + 1) & mask,
-            }
-        }
-    }
-
-    /// The value of `key`, added (`make`) if it is not there.
-    #[inline]
-    fn entry(&mut self, key: (u32, u8), make: impl FnOnce() -> V) -> &mut V {
-        if self.pairs.len() * 2 >= self.index.len() {
-            self.grow();
-        }
-        let i = match self.place(key) {
-            (_, Some(i)) => i,
-            (h, None) => {
-                self.pairs.push((key, make()));
-                self.index[h] = self.pairs.len() as u32;
-                self.pairs.len() - 1
-            }
+impl Sums {
+    fn new(stride: usize, last: u32, rings: usize) -> Sums {
+        let places = if rings == 0 {
+            0
+        } else {
+            (last as usize + 1) * rings
         };
-        &mut self.pairs[i].1
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        self.index = vec![0; (self.index.len() * 2).max(64)];
-        for i in 0..self.pairs.len() {
-            let (h, _) = self.place(self.pairs[i].0);
-            self.index[h] = i as u32 + 1;
+        Sums {
+            index: vec![0; places],
+            rings,
+            last,
+            stride,
+            tallies: vec![ChunkTally::default(); stride],
+            counts: vec![0],
+            truth: vec![Truth::default()],
+            free: Vec::new(),
         }
     }
 
-    /// The pairs, in the order their keys first came.
-    pub(crate) fn pairs(&self) -> &[((u32, u8), V)] {
-        &self.pairs
+    fn place(&self, tick: u32, ring: u8) -> Option<usize> {
+        let ring = usize::from(ring);
+        (ring < self.rings).then(|| tick.min(self.last) as usize * self.rings + ring)
     }
 
-    /// Empties the index, keeping its memory for the next use.
-    fn clear(&mut self) {
-        self.pairs.clear();
-        self.index.iter_mut().for_each(|i| *i = 0);
+    /// The slab of (`tick`, `ring`), made on first use.
+    #[inline]
+    fn slab(&mut self, tick: u32, ring: u8) -> usize {
+        let Some(place) = self.place(tick, ring) else {
+            return 0;
+        };
+        match self.index[place] {
+            0 => {
+                let slab = match self.free.pop() {
+                    Some(slab) => slab as usize,
+                    None => {
+                        self.tallies
+                            .resize(self.tallies.len() + self.stride, ChunkTally::default());
+                        self.counts.push(0);
+                        self.truth.push(Truth::default());
+                        self.counts.len() - 1
+                    }
+                };
+                self.index[place] = slab as u32;
+                slab
+            }
+            slab => slab as usize,
+        }
+    }
+
+    #[inline]
+    fn tallies_mut(&mut self, slab: usize) -> &mut [ChunkTally] {
+        let at = slab * self.stride;
+        self.tallies
+            .get_mut(at..at + self.stride)
+            .unwrap_or_default()
+    }
+
+    /// Hands the reports due in `tick` from `ring` to `f` (their tallies and count), and empties
+    /// them.
+    fn take_reports(&mut self, tick: u32, ring: u8, f: impl FnOnce(&[ChunkTally], i64)) {
+        let Some(place) = self.place(tick, ring) else {
+            return;
+        };
+        let slab = self.index[place] as usize;
+        if slab != 0 {
+            let count = std::mem::take(&mut self.counts[slab]);
+            let tallies = self.tallies_mut(slab);
+            f(tallies, count);
+            tallies.fill(ChunkTally::default());
+        }
+    }
+
+    /// The truth changes of `ring` in `tick`; the tick's place is emptied (its reports were read).
+    fn take_truth(&mut self, tick: u32, ring: u8) -> Truth {
+        let Some(place) = self.place(tick, ring) else {
+            return Truth::default();
+        };
+        let slab = std::mem::take(&mut self.index[place]) as usize;
+        if slab == 0 {
+            return Truth::default();
+        }
+        self.free.push(slab as u32);
+        std::mem::take(&mut self.truth[slab])
     }
 }
 
@@ -735,16 +733,13 @@ struct World<'s, 'a> {
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
     step: u32,
-    /// Reports on their way: per tick due (the last bucket for any later), per ring, summed; and
-    /// how many there are (made by the current tick, `Truth`, and not yet due).
-    pending: Vec<Vec<(u8, Reports)>>,
+    n_rings: usize,
+    /// How many reports are on their way: made by the current tick (`Truth`) and not yet due. The
+    /// reports themselves are summed in the outputs' `Sums` until their tick.
     outstanding: i64,
     /// The time of the latest event run so far: a device whose visit ran ahead has events after the
     /// current tick without being filed for one.
     latest: u32,
-    /// Changes of the true state not yet applied (events run ahead of their tick), per tick, per
-    /// ring.
-    truth: Vec<Vec<(u8, Truth)>>,
     /// Visits that ran past their tick, while an abort may still come: each output's as it came (not
     /// copied), with the latest time one of them reached; dropped once that time has passed.
     ahead: Vec<(u32, Vec<Ahead>)>,
@@ -761,11 +756,49 @@ struct World<'s, 'a> {
     last_progress: u32,
     events: i64,
     warm: Warm,
-    /// One output per pool thread, emptied after each region and used again.
+    /// One output per pool thread, emptied after each region and used again (its sums stay until
+    /// their ticks); and the output of replays (`replay_ahead`).
     outs: Vec<ChunkOut>,
+    undo: ChunkOut,
+    /// A tick's truth changes per ring, summed (`apply_truth`).
+    changes: Vec<Truth>,
+    /// A region's requests for offers, merged from its outputs' sorted lists (and the buffer).
+    requests: Vec<(u32, u32)>,
+    merged: Vec<(u32, u32)>,
 }
 
-type DeviceFn<'f> = dyn Fn(&mut DeviceCtx<'_, '_>, u32, &mut Dev, &mut ChunkOut) + Sync + 'f;
+/// Marks a device id in a region's list as a first offer (ids are below `fleet::MAX_DEVICES`).
+const OFFER: u32 = 1 << 31;
+
+/// The device id in an entry of a region's list.
+#[inline]
+fn id_of(entry: u32) -> u32 {
+    entry & !OFFER
+}
+
+/// `events` and `offers` (sorted, distinct, no device in both) as one sorted list, the offers marked.
+fn with_offers(events: &[u32], offers: &[u32], merged: &mut Vec<u32>) {
+    merge(events, offers, merged, |d| d | OFFER);
+}
+
+/// `a` and `b` (both sorted) as one sorted list in `out` (on a tie, `a`'s first), `b`'s elements
+/// passed through `mark`.
+fn merge<T: Copy + Ord>(a: &[T], b: &[T], out: &mut Vec<T>, mark: impl Fn(T) -> T) {
+    out.clear();
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if b[j] < a[i] {
+            out.push(mark(b[j]));
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend(b[j..].iter().map(|&x| mark(x)));
+}
 
 impl World<'_, '_> {
     fn file(&mut self, when: u32, d: u32, tick: u32) {
@@ -776,7 +809,10 @@ impl World<'_, '_> {
     /// The outputs of a parallel region, one per pool thread (give them back to `outs`, emptied).
     fn outputs(&mut self) -> Vec<ChunkOut> {
         let mut outs = std::mem::take(&mut self.outs);
-        outs.resize_with(rayon::current_num_threads().max(1), ChunkOut::new);
+        let (setup, last, rings) = (self.setup, self.n_ticks, self.n_rings);
+        outs.resize_with(rayon::current_num_threads().max(1), || {
+            ChunkOut::new(setup, last, rings)
+        });
         outs
     }
 
@@ -790,14 +826,23 @@ impl World<'_, '_> {
         (when / self.step).min(self.n_ticks).max(tick + 1) as usize
     }
 
-    /// Runs `ids` (sorted, distinct) through `f` in tick `tick`, in parallel chunks when there are
-    /// more than `serial`, and takes in what they produced, in chunk order.
-    fn run(&mut self, ids: &[u32], tick: u32, aborted: bool, serial: usize, f: &DeviceFn<'_>) {
+    /// Runs the devices of `ids` (sorted by device, distinct) in tick `tick`: their events of the
+    /// tick, or for an entry marked `OFFER` the planner's first offer, made at the end of tick
+    /// `offer_tick` (this tick, or the one before: see `run_trial`) and counted in this tick's view.
+    /// In parallel chunks when there are more than `serial`; then takes in what they produced.
+    fn run(&mut self, ids: &[u32], tick: u32, offer_tick: u32, aborted: bool, serial: usize) {
         if ids.is_empty() {
             return;
         }
         let until = (tick + 1) * self.step;
+        let offer_at = (offer_tick + 1) * self.step;
+        // What the visits produce belongs to their ticks: this one's reports are still to be read,
+        // and the truth changes of the offers' tick.
+        let earliest = offer_tick.min(tick);
         let mut outs = self.outputs();
+        for out in &mut outs {
+            out.floor = (tick, earliest);
+        }
         {
             let (setup, partitions, effects, step, key) = (
                 self.setup,
@@ -806,11 +851,7 @@ impl World<'_, '_> {
                 self.step,
                 self.key,
             );
-            let init = || {
-                let mut ctx = DeviceCtx::new(setup, partitions, effects, step, aborted, key);
-                ctx.window(tick, until, setup.lookahead);
-                ctx
-            };
+            let init = || DeviceCtx::new(setup, partitions, effects, step, aborted, key);
             let process = |ctx: &mut DeviceCtx<'_, '_>,
                            ids: &[u32],
                            devs: &mut [Dev],
@@ -819,18 +860,29 @@ impl World<'_, '_> {
                 // At most one next event and one run-ahead visit per device.
                 out.next.reserve(ids.len());
                 out.ahead.reserve(ids.len());
-                for (k, &id) in ids.iter().enumerate() {
+                for (k, &entry) in ids.iter().enumerate() {
                     // Devices far apart in memory: ask for the ones a few visits ahead now.
                     if let Some(&ahead) = ids.get(k + PREFETCH) {
+                        let ahead = id_of(ahead);
                         crate::prefetch(&devs[ahead as usize - base]);
                         setup.pop.prefetch(ahead as usize);
                         setup.prefetch_tag(ahead);
                     }
-                    f(ctx, id, &mut devs[id as usize - base], out);
+                    let id = id_of(entry);
+                    let dev = &mut devs[id as usize - base];
+                    if entry & OFFER != 0 {
+                        ctx.window(offer_tick, offer_at, setup.lookahead);
+                        out.offered(tick, setup, id);
+                        ctx.offer(id, dev, offer_at, out);
+                    } else {
+                        ctx.window(tick, until, setup.lookahead);
+                        ctx.advance(id, dev, out);
+                    }
                 }
             };
             if ids.len() <= serial {
                 process(&mut init(), ids, &mut self.devs, 0, &mut outs[0]);
+                outs[0].requests.sort_unstable();
             } else {
                 self.warm.release();
                 par_chunks(
@@ -844,19 +896,19 @@ impl World<'_, '_> {
                 self.warm.keep();
             }
         }
-        let mut requests = Vec::new();
+        let mut requests = std::mem::take(&mut self.requests);
         for out in &mut outs {
             for &(when, d) in &out.next {
-                self.file(when, d, tick);
+                self.file(when, d, earliest);
             }
-            requests.extend_from_slice(&out.requests);
+            merge_into(&mut requests, &out.requests, &mut self.merged);
             self.latest = self.latest.max(out.latest);
-            self.take(out, tick);
+            self.take(out);
         }
         self.outs = outs;
         // Requests made in this tick come after every queued one (their check-ins are later).
-        requests.sort_unstable();
-        self.queue.extend(requests);
+        self.queue.extend(requests.drain(..));
+        self.requests = requests;
         self.prune_ahead(until);
     }
 
@@ -885,25 +937,9 @@ impl World<'_, '_> {
         }
     }
 
-    /// Takes in the reports, truth changes, event count and run-ahead visits of `out`.
-    fn take(&mut self, out: &mut ChunkOut, tick: u32) {
+    /// Takes in the event count and run-ahead visits of `out` (its sums stay where they are).
+    fn take(&mut self, out: &mut ChunkOut) {
         self.events += out.events;
-        let setup = self.setup;
-        let last = self.n_ticks as usize;
-        for &((due, ring), slab) in out.views.pairs() {
-            let tallies = out
-                .tallies
-                .get(slab.at..slab.at + setup.tally_stride)
-                .unwrap_or_default();
-            let due = &mut self.pending[(due.max(tick) as usize).min(last)];
-            ring_entry(due, ring, || Reports::new(setup)).add(tallies, slab.count);
-        }
-        for &((when, ring), t) in out.truth.pairs() {
-            let at = &mut self.truth[(when.max(tick) as usize).min(last)];
-            for (m, v) in ring_entry(at, ring, Truth::default).iter_mut().zip(t) {
-                *m += v;
-            }
-        }
         if !out.ahead.is_empty() {
             self.ahead_len += out.ahead.len();
             self.ahead
@@ -912,24 +948,47 @@ impl World<'_, '_> {
         out.reset();
     }
 
-    /// Applies the truth changes of the ticks up to `tick`.
+    /// Adds the reports due in `tick` to the planner's view (`views`, per ring).
+    fn due(&mut self, tick: u32, views: &mut [View]) {
+        for out in self.outs.iter_mut().chain([&mut self.undo]) {
+            for (ring, view) in views.iter_mut().enumerate() {
+                let ring = u8::try_from(ring).unwrap_or(u8::MAX);
+                out.sums.take_reports(tick, ring, |tallies, count| {
+                    self.outstanding -= count;
+                    view.add(tallies);
+                });
+            }
+        }
+    }
+
+    /// Applies the truth changes of tick `tick` (its reports were read).
     fn apply_truth(&mut self, tick: u32) {
-        let changes = self
-            .truth
-            .get_mut(tick as usize)
-            .map(std::mem::take)
-            .unwrap_or_default();
-        for (ring, [done, exposed, progress, finishes, made]) in changes {
+        // Summed over the outputs first: a replay's output takes back what another's counted.
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.clear();
+        changes.resize(self.n_rings, Truth::default());
+        for out in self.outs.iter_mut().chain([&mut self.undo]) {
+            for (ring, sum) in changes.iter_mut().enumerate() {
+                let t = out
+                    .sums
+                    .take_truth(tick, u8::try_from(ring).unwrap_or(u8::MAX));
+                for (s, v) in sum.iter_mut().zip(t) {
+                    *s += v;
+                }
+            }
+        }
+        for (ring, &[done, exposed, progress, finishes, made]) in changes.iter().enumerate() {
             // Reports made by events run ahead count as on their way only from their tick on, as
             // they would without running ahead.
             self.outstanding += made;
-            self.true_done[usize::from(ring)] += done;
-            self.true_exposed[usize::from(ring)] += exposed;
+            self.true_done[ring] += done;
+            self.true_exposed[ring] += exposed;
             self.in_progress += progress;
             if finishes != 0 {
                 self.last_progress = tick;
             }
         }
+        self.changes = changes;
     }
 
     /// The planner aborts in tick `tick`: every visit that ran events at or after the end of the
@@ -959,25 +1018,30 @@ impl World<'_, '_> {
                 ctx.advance(a.id, dev, out);
             }
         };
+        // What the replays take back counts in this tick.
+        let mut undo = std::mem::replace(&mut self.undo, ChunkOut::dry());
+        undo.floor = (tick, tick);
         for a in latest.into_values().filter(|a| a.reach >= cut) {
             let mut now = a.before;
-            let mut upto = ChunkOut::new();
+            let mut upto = ChunkOut::dry();
             ctx.window(a.tick, cut, false);
             visit(&mut ctx, &a, &mut now, &mut upto);
-            let mut undo = ChunkOut::replay(upto.seq, -1);
+            undo.replaying(upto.seq, -1);
             let mut again = a.before;
             ctx.window(a.tick, a.until, true);
             visit(&mut ctx, &a, &mut again, &mut undo);
             debug_assert_eq!(again, self.devs[a.id as usize], "a replay differs");
-            undo.next.clear();
-            undo.ahead.clear();
-            replayed.push((a.id, now, undo, a.tick));
+            replayed.push((a.id, now, a.tick));
         }
+        undo.next.clear();
+        undo.ahead.clear();
+        undo.requests.clear();
+        self.take(&mut undo);
+        self.undo = undo;
         // The visits filed each device at the event they stopped at; the replayed devices are filed
         // anew, at their next event after `cut`.
         let mut stale: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for (id, now, mut undo, visit_tick) in replayed {
-            self.take(&mut undo, tick);
+        for (id, now, visit_tick) in replayed {
             let was = self.devs[id as usize].next_time();
             if was != device::NONE {
                 stale
@@ -1027,10 +1091,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
         step,
-        pending: vec![Vec::new(); n_ticks as usize + 1],
+        n_rings,
         outstanding: 0,
         latest: 0,
-        truth: vec![Vec::new(); n_ticks as usize + 1],
         ahead: Vec::new(),
         ahead_len: 0,
         ahead_kept: 0,
@@ -1042,6 +1105,10 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         events: 0,
         warm: Warm::default(),
         outs: Vec::new(),
+        undo: ChunkOut::new(setup, n_ticks, n_rings),
+        changes: Vec::new(),
+        requests: Vec::new(),
+        merged: Vec::new(),
     };
     let mut views: Vec<View> = vec![View::new(&setup.per_values); n_rings];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
@@ -1098,6 +1165,30 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         started[0] = Some(0);
         start_ring(&mut w, 0, 0, 0);
     }
+    // The true state at the end of a tick, and its timeline point.
+    let end_of_tick =
+        |w: &mut World<'_, '_>, views: &[View], timeline: &mut [RingTimeline], tick: u32| {
+            w.apply_truth(tick);
+            if ((tick + 1) * step).is_multiple_of(setup.timeline_step) {
+                for r in 0..n_rings {
+                    let done = [
+                        Status::Succeeded,
+                        Status::Failed,
+                        Status::RolledBack,
+                        Status::Bricked,
+                    ]
+                    .iter()
+                    .map(|&s| views[r].all.counts[s as usize])
+                    .sum::<i64>();
+                    timeline[r].reported_done.push(done.max(0) as u32);
+                    timeline[r].true_done.push(w.true_done[r].max(0) as u32);
+                    timeline[r].exposed.push(w.true_exposed[r].max(0) as u32);
+                }
+            }
+        };
+    // Offers left for the next tick's parallel region (step 2), and that region's list.
+    let mut carried: Vec<u32> = Vec::new();
+    let mut merged: Vec<u32> = Vec::new();
 
     for tick in 0..n_ticks {
         let t0 = tick * step;
@@ -1105,17 +1196,29 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         if t0 >= end {
             break;
         }
-        // 1. Devices with events in [t0, t1): advance them.
+        // 1. Devices with events in [t0, t1): advance them, with the offers of the tick before when
+        //    they were left for this one (step 2), then that tick's end (step 5).
         let mut bucket = std::mem::take(&mut w.buckets[tick as usize]);
         sort_ids(&mut bucket, &mut scratch);
         bucket.dedup();
-        w.run(
-            &bucket,
-            tick,
-            aborted.is_some(),
-            setup.serial_limit,
-            &|ctx, id, dev, out| ctx.advance(id, dev, out),
-        );
+        if carried.is_empty() {
+            w.run(&bucket, tick, tick, aborted.is_some(), setup.serial_limit);
+        } else {
+            with_offers(&bucket, &carried, &mut merged);
+            carried.clear();
+            w.run(&merged, tick, tick - 1, false, setup.serial_limit / 8);
+            // An offer's events in this tick that did not run ahead (none, mostly).
+            loop {
+                let mut late = std::mem::take(&mut w.buckets[tick as usize]);
+                if late.is_empty() {
+                    break;
+                }
+                sort_ids(&mut late, &mut scratch);
+                late.dedup();
+                w.run(&late, tick, tick, false, setup.serial_limit);
+            }
+            end_of_tick(&mut w, &views, &mut timeline, tick - 1);
+        }
 
         // 2. Offers, in order of check-in time, within the rate and in-flight limits.
         if aborted.is_none() && !w.queue.is_empty() {
@@ -1144,27 +1247,24 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 w.last_progress = tick;
             }
             // An offer runs the device's update as far as it can: much more work per device. The
-            // planner's view counts the offers in this tick (step 3).
-            w.run(
-                &granted,
-                tick,
-                false,
-                setup.serial_limit / 8,
-                &|ctx, id, dev, out| {
-                    out.offered(tick, setup, id);
-                    ctx.offer(id, dev, t1, out);
-                },
-            );
+            // planner's view counts the offers in this tick (step 3). Once every ring has started,
+            // no gate reads the view again: the offers then run with the next tick's devices, in one
+            // parallel region (the trial cannot end in this tick: an offer is progress), are counted
+            // in the next tick's view, and this tick ends (step 5) when they have run. That is the
+            // same as running them now: the devices differ, the visits of each go on in order, and
+            // what they report is due in the next tick at the earliest.
+            let last_tick = t1 >= end || tick + 1 >= n_ticks;
+            if time_to_full.is_some() && setup.lookahead && !last_tick && !granted.is_empty() {
+                carried = granted;
+            } else {
+                let offers: Vec<u32> = granted.iter().map(|&d| d | OFFER).collect();
+                w.run(&offers, tick, tick, false, setup.serial_limit / 8);
+            }
         }
 
         // 3. The planner's view: apply the reports due by this tick (those made by it count as on
         //    their way with its truth changes, step 5).
-        for (ring, delta) in std::mem::take(&mut w.pending[tick as usize]) {
-            w.outstanding -= delta.count;
-            if let Some(view) = views.get_mut(usize::from(ring)) {
-                view.add(&delta);
-            }
-        }
+        w.due(tick, &mut views);
 
         // 4. Gates: the gate out of the last ring started.
         if aborted.is_none() {
@@ -1246,24 +1346,12 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             }
         }
 
-        // 5. The true state, and timeline points.
-        w.apply_truth(tick);
-        if t1.is_multiple_of(setup.timeline_step) {
-            for r in 0..n_rings {
-                let done = [
-                    Status::Succeeded,
-                    Status::Failed,
-                    Status::RolledBack,
-                    Status::Bricked,
-                ]
-                .iter()
-                .map(|&s| views[r].all.counts[s as usize])
-                .sum::<i64>();
-                timeline[r].reported_done.push(done.max(0) as u32);
-                timeline[r].true_done.push(w.true_done[r].max(0) as u32);
-                timeline[r].exposed.push(w.true_exposed[r].max(0) as u32);
-            }
+        if !carried.is_empty() {
+            // Steps 5 and 6 wait for this tick's offers (step 1 of the next).
+            continue;
         }
+        // 5. The true state, and timeline points.
+        end_of_tick(&mut w, &views, &mut timeline, tick);
 
         // 6. Done? The last ring started (or an abort), no offer waiting, no report on its way, no
         //    device updating or verifying, and no device finished for a day: what is left are devices
@@ -1321,16 +1409,17 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     }
 }
 
-/// The value of `ring` in `list` (a tick's values, one per ring), added (`make`) if it is not there.
-fn ring_entry<V>(list: &mut Vec<(u8, V)>, ring: u8, make: impl FnOnce() -> V) -> &mut V {
-    let i = match list.iter().position(|(r, _)| *r == ring) {
-        Some(i) => i,
-        None => {
-            list.push((ring, make()));
-            list.len() - 1
-        }
-    };
-    &mut list[i].1
+/// `sorted` and `more` (both sorted) as one sorted list in `sorted` (`scratch` is the buffer).
+fn merge_into<T: Copy + Ord>(sorted: &mut Vec<T>, more: &[T], scratch: &mut Vec<T>) {
+    if more.is_empty() {
+        return;
+    }
+    if sorted.last().is_none_or(|last| *last <= more[0]) {
+        sorted.extend_from_slice(more);
+        return;
+    }
+    merge(sorted, more, scratch, |x| x);
+    std::mem::swap(sorted, scratch);
 }
 
 /// Sorts device ids: by comparisons when there are few, else by radix, 11 bits a pass (`scratch`
@@ -1395,7 +1484,7 @@ fn par_chunks<C>(
         let n = (r.ids.len() / (CHUNKS * threads)).max(min_chunk.max(1));
         let (head, tail) = r.ids.split_at(n.min(r.ids.len()));
         let &last = head.last()?;
-        let end = last as usize + 1;
+        let end = id_of(last) as usize + 1;
         let devs = std::mem::take(&mut r.devs);
         let (mine, others) = devs.split_at_mut(end - r.base);
         let base = r.base;
@@ -1411,6 +1500,8 @@ fn par_chunks<C>(
         while let Some((ids, devs, base)) = claim() {
             process(&mut scratch, ids, devs, base, out);
         }
+        // Each thread sorts its own requests for offers: the planner merges sorted lists.
+        out.requests.sort_unstable();
     };
     rayon::scope(|s| {
         let Some((mine, others)) = outs.split_first_mut() else {
@@ -1528,29 +1619,94 @@ mod tests {
     }
 
     #[test]
-    fn keyed_values_add_up_as_in_a_map() {
+    fn sums_add_up_per_tick_and_ring_and_reuse_their_places() {
         let mut rng = crate::rng::Stream(11);
-        let mut keyed: Keyed<i64> = Keyed::new();
-        let mut model: BTreeMap<(u32, u8), i64> = BTreeMap::new();
-        let mut order = Vec::new();
-        // Keys close together and far apart, many repeated: the index grows several times.
-        for k in 0..50_000i64 {
-            let key = (
-                (rng.next_u64() % 3000) as u32 * if k % 7 == 0 { 1 << 20 } else { 1 },
-                (rng.next_u64() % 5) as u8,
-            );
-            if !model.contains_key(&key) {
-                order.push(key);
+        let (stride, last, rings) = (3, 40, 4);
+        let mut sums = Sums::new(stride, last, rings);
+        let mut model: BTreeMap<(u32, u8), ([i32; 3], i64, i64)> = BTreeMap::new();
+        let check = |sums: &mut Sums, model: &mut BTreeMap<(u32, u8), ([i32; 3], i64, i64)>| {
+            for tick in 0..=last {
+                for ring in 0..rings as u8 {
+                    let want = model.remove(&(tick, ring)).unwrap_or_default();
+                    let mut got = ([0; 3], 0);
+                    sums.take_reports(tick, ring, |tallies, count| {
+                        for (g, t) in got.0.iter_mut().zip(tallies) {
+                            *g = t.counts[0];
+                        }
+                        got.1 = count;
+                    });
+                    assert_eq!(
+                        (got.0, got.1),
+                        (want.0, want.1),
+                        "reports of {tick}, {ring}"
+                    );
+                    assert_eq!(
+                        sums.take_truth(tick, ring)[4],
+                        want.2,
+                        "truth of {tick}, {ring}"
+                    );
+                }
             }
-            *keyed.entry(key, || 0) += k;
-            *model.entry(key).or_default() += k;
+        };
+        for round in 0..3 {
+            // Ticks past the last count in it; a ring out of range counts nowhere.
+            for k in 0..20_000i64 {
+                let tick = (rng.next_u64() % 50) as u32;
+                let ring = (rng.next_u64() % 5) as u8;
+                let slab = sums.slab(tick, ring);
+                let at = (rng.next_u64() % stride as u64) as usize;
+                sums.tallies_mut(slab)[at].counts[0] += 1;
+                sums.counts[slab] += k;
+                sums.truth[slab][4] -= k;
+                if usize::from(ring) < rings {
+                    let m = model.entry((tick.min(last), ring)).or_default();
+                    m.0[at] += 1;
+                    m.1 += k;
+                    m.2 -= k;
+                }
+            }
+            check(&mut sums, &mut model);
+            // Every place was read and freed: the next round reuses the same slabs.
+            assert_eq!(
+                sums.free.len(),
+                (last as usize + 1) * rings,
+                "round {round}"
+            );
         }
-        let pairs = keyed.pairs();
-        assert_eq!(pairs.iter().map(|(k, _)| *k).collect::<Vec<_>>(), order);
-        assert_eq!(pairs.iter().copied().collect::<BTreeMap<_, _>>(), model);
-        keyed.clear();
-        assert!(keyed.pairs().is_empty());
-        *keyed.entry((1, 1), || 5) += 1;
-        assert_eq!(keyed.pairs(), &[((1, 1), 6)]);
+    }
+
+    #[test]
+    fn requests_merge_as_they_sort() {
+        let mut rng = crate::rng::Stream(5);
+        for n in [0, 1, 7, 300] {
+            let mut all = Vec::new();
+            let mut merged = Vec::new();
+            for _ in 0..3 {
+                let mut part: Vec<(u32, u32)> = (0..n)
+                    .map(|_| ((rng.next_u64() % 50) as u32, (rng.next_u64() % 1000) as u32))
+                    .collect();
+                part.sort_unstable();
+                all.extend_from_slice(&part);
+                merge_into(&mut merged, &part, &mut Vec::new());
+            }
+            all.sort_unstable();
+            assert_eq!(merged, all, "{n} a part");
+        }
+    }
+
+    #[test]
+    fn offers_are_marked_in_one_sorted_list() {
+        let mut merged = Vec::new();
+        with_offers(&[1, 4, 9], &[0, 5, 6, 12], &mut merged);
+        assert_eq!(
+            merged.iter().map(|&e| id_of(e)).collect::<Vec<_>>(),
+            [0, 1, 4, 5, 6, 9, 12]
+        );
+        let offers: Vec<u32> = merged
+            .iter()
+            .filter(|&&e| e & OFFER != 0)
+            .map(|&e| id_of(e))
+            .collect();
+        assert_eq!(offers, [0, 5, 6, 12]);
     }
 }
