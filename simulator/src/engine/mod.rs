@@ -54,7 +54,7 @@ use net::Partitions;
 /// whole update, a visit a day of check-ins, so the last chunks are small and the threads finish
 /// together). Few devices are still much work: only the smallest buckets stay on one thread.
 const SERIAL: usize = 8;
-const MIN_CHUNK: usize = 16;
+const MIN_CHUNK: usize = 4;
 const CHUNKS: usize = 16;
 /// Buckets longer than this are sorted by radix (in linear time) rather than by comparisons.
 const RADIX_SORT: usize = 1 << 11;
@@ -860,14 +860,19 @@ impl World<'_, '_> {
                 // At most one next event and one run-ahead visit per device.
                 out.next.reserve(ids.len());
                 out.ahead.reserve(ids.len());
-                for (k, &entry) in ids.iter().enumerate() {
-                    // Devices far apart in memory: ask for the ones a few visits ahead now.
-                    if let Some(&ahead) = ids.get(k + PREFETCH) {
+                // Devices far apart in memory: ask for the ones a few visits ahead now (and for the
+                // first few at the start of the chunk).
+                let fetch = |devs: &[Dev], k: usize| {
+                    if let Some(&ahead) = ids.get(k) {
                         let ahead = id_of(ahead);
                         crate::prefetch(&devs[ahead as usize - base]);
                         setup.pop.prefetch(ahead as usize);
                         setup.prefetch_tag(ahead);
                     }
+                };
+                (1..PREFETCH).for_each(|k| fetch(devs, k));
+                for (k, &entry) in ids.iter().enumerate() {
+                    fetch(devs, k + PREFETCH);
                     let id = id_of(entry);
                     let dev = &mut devs[id as usize - base];
                     if entry & OFFER != 0 {
