@@ -9,7 +9,7 @@ use fleetgate_agents::{Action, Actions, Desired, Event, Order, Phase, State, ste
 use fleetgate_runtime::Record;
 
 use super::net::Partitions;
-use super::{Ahead, BRICK_SILENCE, ChunkOut, Delta, Setup, contexts, profile_index};
+use super::{Ahead, BRICK_SILENCE, ChunkOut, Delta, Setup, Ticks, contexts, profile_index};
 use crate::input::release::Scenario;
 use crate::rng::{Purpose, Stream};
 
@@ -319,6 +319,16 @@ pub fn column_value(pop: &crate::population::Population, f: usize, i: usize) -> 
     pop.value(f, i)
 }
 
+/// `dst = src` for bitsets of a record's missing slots: one word but for records of over 64 slots,
+/// and a call to `memcpy` per record costs more than the copy.
+#[inline]
+fn copy_words(dst: &mut [u64], src: &[u64]) {
+    match (dst, src) {
+        ([d], [s]) => *d = *s,
+        (dst, src) => dst.copy_from_slice(src),
+    }
+}
+
 /// What the agent steps on: an event that carries its own record (or none), or a check-in or a
 /// health check on the record just built in `DeviceCtx::slots`/`missing`.
 enum On<'d> {
@@ -362,7 +372,7 @@ pub struct DeviceCtx<'s, 'p> {
     /// The actions of the agent's last step.
     actions: Actions,
     /// Seconds per tick.
-    step: u32,
+    ticks: Ticks,
     aborted: bool,
     key: RngKey,
     // The visit's window (see `window`).
@@ -401,7 +411,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             fixed: None,
             fixed_missing: vec![0; len.div_ceil(64)],
             actions: Actions::new(),
-            step,
+            ticks: Ticks::new(step),
             aborted,
             key,
             visit_tick: 0,
@@ -522,10 +532,10 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                     _ => self.missing[rs / 64] |= 1 << (rs % 64),
                 }
             }
-            self.fixed_missing.copy_from_slice(&self.missing);
+            copy_words(&mut self.fixed_missing, &self.missing);
             self.fixed = (!effects).then_some(fixed);
         } else {
-            self.missing.copy_from_slice(&self.fixed_missing);
+            copy_words(&mut self.missing, &self.fixed_missing);
         }
         for &f in &dynamic.draw {
             match class.fields[f].sample(&mut self.rng) {
@@ -611,7 +621,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     ) {
         let delta = Delta {
             // Never before the tick of the event that reports it.
-            tick: (at / self.step).max(self.cur_tick),
+            tick: self.ticks.of(at).max(self.cur_tick),
             made: self.cur_tick,
             ring: self.ring,
             from,
@@ -890,7 +900,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             self.cur_tick = if t < self.until {
                 self.visit_tick
             } else {
-                t / self.step
+                self.ticks.of(t)
             };
             out.event();
             if due == Due::Outcome {

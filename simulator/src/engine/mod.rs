@@ -99,10 +99,10 @@ pub struct Setup<'a> {
     pub(crate) per_values: Vec<usize>,
     /// Tallies per (tick, ring) in reports: the ring's, then one per value of each `per` field.
     pub(crate) tally_stride: usize,
-    /// Per device, `1 + per_fields.len()` entries: its ring, then its value of each `per` field
-    /// (`u16::MAX` for a value that does not fit, which no tally counts). The planner's side of a
-    /// tick reads these for every offer and report: a few bytes per device stay in cache where the
-    /// device's row would not.
+    /// Per device, `1 + per_fields.len()` entries: its ring, then for each `per` field the place of
+    /// its value's tally among a (tick, ring)'s (`each_tally`; `u16::MAX` for a value that does not
+    /// fit, which no tally counts). Every offer and report reads these: a few bytes per device stay
+    /// in cache where the device's row would not.
     tags: Vec<u16>,
     /// Buckets up to this many devices run on the calling thread; larger ones in parallel chunks of
     /// at least `min_chunk` devices. Results never depend on these (tests lower them to force chunks).
@@ -213,15 +213,6 @@ impl<'a> Setup<'a> {
                     .collect()
             })
             .collect();
-        let stride = 1 + per_fields.len();
-        let mut tags = Vec::with_capacity(pop.n * stride);
-        for d in 0..pop.n {
-            tags.push(u16::from(pop.ring(d)));
-            for &f in &per_fields {
-                let v = device::column_value(pop, f, d);
-                tags.push(u16::try_from(v).unwrap_or(u16::MAX));
-            }
-        }
         let per_values: Vec<usize> = per_fields
             .iter()
             .map(|&f| match &schema.fields[f].ty {
@@ -229,6 +220,23 @@ impl<'a> Setup<'a> {
                 _ => 2,
             })
             .collect();
+        let stride = 1 + per_fields.len();
+        let mut tags = Vec::with_capacity(pop.n * stride);
+        for d in 0..pop.n {
+            tags.push(u16::from(pop.ring(d)));
+            // The place of the value's tally: after the ring's and those of the fields before.
+            let mut first = 1;
+            for (&f, &n) in per_fields.iter().zip(&per_values) {
+                let v = device::column_value(pop, f, d);
+                let place = (v < n as u64).then(|| first + v as usize);
+                tags.push(
+                    place
+                        .and_then(|p| u16::try_from(p).ok())
+                        .unwrap_or(u16::MAX),
+                );
+                first += n;
+            }
+        }
         Setup {
             schema,
             fleet,
@@ -390,27 +398,18 @@ impl View {
     }
 }
 
-/// Applies `f` to the whole ring's tally and to those of `values` (a device's values of the `per`
-/// fields, `Setup::tag`) in `tallies`: the whole ring's tally, then one per value of each `per`
-/// field, in field order (`View::per` flattened: a report adds to fixed places, no search).
+/// Applies `f` to the whole ring's tally and to those at `places` (a device's, `Setup::tag`) in
+/// `tallies`: the whole ring's tally, then one per value of each `per` field, in field order
+/// (`View::per` flattened: a report adds to fixed places, no search).
 #[inline]
-fn each_tally(
-    tallies: &mut [ChunkTally],
-    setup: &Setup<'_>,
-    values: &[u16],
-    mut f: impl FnMut(&mut ChunkTally),
-) {
-    let (all, mut per) = match tallies.split_first_mut() {
-        Some(split) => split,
-        None => return,
-    };
-    f(all);
-    for (&v, &n) in values.iter().zip(&setup.per_values) {
-        let (these, rest) = per.split_at_mut(n.min(per.len()));
-        if let Some(t) = these.get_mut(usize::from(v)) {
+fn each_tally(tallies: &mut [ChunkTally], places: &[u16], mut f: impl FnMut(&mut ChunkTally)) {
+    if let Some(all) = tallies.first_mut() {
+        f(all);
+    }
+    for &at in places {
+        if let Some(t) = tallies.get_mut(usize::from(at)) {
             f(t);
         }
-        per = rest;
     }
 }
 
@@ -569,9 +568,7 @@ impl ChunkOut {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
             let slab = self.sums.slab(tick.max(self.floor.0), ring);
-            each_tally(self.sums.tallies_mut(slab), setup, values, |t| {
-                t.offered += 1
-            });
+            each_tally(self.sums.tallies_mut(slab), values, |t| t.offered += 1);
         }
     }
 
@@ -588,12 +585,9 @@ impl ChunkOut {
         let due = self.sums.slab(d.tick.max(self.floor.0), d.ring);
         self.sums.counts[due] += sign;
         let sign = sign as i32;
-        each_tally(
-            self.sums.tallies_mut(due),
-            setup,
-            setup.tag(device).1,
-            |t| t.report(&d, sign),
-        );
+        each_tally(self.sums.tallies_mut(due), setup.tag(device).1, |t| {
+            t.report(&d, sign)
+        });
     }
 }
 
@@ -733,6 +727,7 @@ struct World<'s, 'a> {
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
     step: u32,
+    ticks: Ticks,
     n_rings: usize,
     /// How many reports are on their way: made by the current tick (`Truth`) and not yet due. The
     /// reports themselves are summed in the outputs' `Sums` until their tick.
@@ -765,6 +760,36 @@ struct World<'s, 'a> {
     /// A region's requests for offers, merged from its outputs' sorted lists (and the buffer).
     requests: Vec<(u32, u32)>,
     merged: Vec<(u32, u32)>,
+}
+
+/// The tick of a time: a division by the tick's length, as a multiplication (Lemire, Kaser and Kurz,
+/// "Faster remainder by direct computation", 2019: exact for every 32-bit time and length). A
+/// device's events and reports each take one; a division instruction costs ten times as much.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticks {
+    secs: u32,
+    /// `2^64 / secs` rounded up (0 for a one-second tick).
+    inverse: u64,
+}
+
+impl Ticks {
+    pub(crate) fn new(secs: u32) -> Ticks {
+        let secs = secs.max(1);
+        Ticks {
+            secs,
+            inverse: (u64::MAX / u64::from(secs)).wrapping_add(1),
+        }
+    }
+
+    /// `t / secs`.
+    #[inline]
+    pub(crate) fn of(&self, t: u32) -> u32 {
+        if self.secs == 1 {
+            t
+        } else {
+            ((u128::from(self.inverse) * u128::from(t)) >> 64) as u32
+        }
+    }
 }
 
 /// Marks a device id in a region's list as a first offer (ids are below `fleet::MAX_DEVICES`).
@@ -823,7 +848,7 @@ impl World<'_, '_> {
 
     /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
     fn bucket_of(&self, when: u32, tick: u32) -> usize {
-        (when / self.step).min(self.n_ticks).max(tick + 1) as usize
+        self.ticks.of(when).min(self.n_ticks).max(tick + 1) as usize
     }
 
     /// Runs the devices of `ids` (sorted by device, distinct) in tick `tick`: their events of the
@@ -1096,6 +1121,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
         step,
+        ticks: Ticks::new(step),
         n_rings,
         outstanding: 0,
         latest: 0,
@@ -1677,6 +1703,27 @@ mod tests {
                 (last as usize + 1) * rings,
                 "round {round}"
             );
+        }
+    }
+
+    #[test]
+    fn ticks_divide_exactly() {
+        let mut rng = crate::rng::Stream(3);
+        for secs in [1, 2, 3, 7, 60, 300, 86_400, 1 << 31, u32::MAX - 1, u32::MAX] {
+            let ticks = Ticks::new(secs);
+            let edges = [
+                0,
+                1,
+                secs - 1,
+                secs,
+                secs.wrapping_add(1),
+                u32::MAX - 1,
+                u32::MAX,
+            ];
+            let random = (0..10_000).map(|_| rng.next_u64() as u32);
+            for t in edges.into_iter().chain(random) {
+                assert_eq!(ticks.of(t), t / secs, "{t} / {secs}");
+            }
         }
     }
 
