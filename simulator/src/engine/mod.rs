@@ -804,6 +804,11 @@ fn id_of(entry: u32) -> u32 {
 /// `events` and `offers` (sorted, distinct, no device in both) as one sorted list, the offers marked.
 fn with_offers(events: &[u32], offers: &[u32], merged: &mut Vec<u32>) {
     merge(events, offers, merged, |d| d | OFFER);
+    // A device waiting for its offer has no event of its own: it is in no bucket.
+    debug_assert!(
+        merged.windows(2).all(|w| id_of(w[0]) < id_of(w[1])),
+        "a device both offered and due"
+    );
 }
 
 /// `a` and `b` (both sorted) as one sorted list in `out` (on a tie, `a`'s first), `b`'s elements
