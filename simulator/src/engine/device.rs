@@ -371,7 +371,7 @@ pub struct DeviceCtx<'s, 'p> {
     fixed_missing: Vec<u64>,
     /// The actions of the agent's last step.
     actions: Actions,
-    /// Seconds per tick.
+    /// The tick's length, and the tick of a time.
     ticks: Ticks,
     aborted: bool,
     key: RngKey,
@@ -396,7 +396,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         setup: &'s Setup<'p>,
         net: &'s Partitions,
         effects: &'s Effects<'s>,
-        step: u32,
+        ticks: Ticks,
         aborted: bool,
         key: RngKey,
     ) -> DeviceCtx<'s, 'p> {
@@ -411,7 +411,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             fixed: None,
             fixed_missing: vec![0; len.div_ceil(64)],
             actions: Actions::new(),
-            ticks: Ticks::new(step),
+            ticks,
             aborted,
             key,
             visit_tick: 0,

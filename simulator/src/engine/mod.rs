@@ -450,9 +450,10 @@ type Truth = [i64; 5];
 pub(crate) struct ChunkOut {
     /// Reports and truth changes, summed per (tick, ring) for the whole trial.
     pub sums: Sums,
-    /// The earliest tick whose reports, and whose truth changes, the planner has yet to read: what
-    /// comes for an earlier one counts in it (a replay's reports are due when it runs).
-    floor: (u32, u32),
+    /// The earliest tick whose reports the planner has yet to read, and the earliest whose truth
+    /// changes: what comes for an earlier one counts in it (a replay's reports are due when it runs).
+    reports_from: u32,
+    truth_from: u32,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
     /// (time of the next event, device) to file in its bucket.
@@ -479,7 +480,8 @@ impl ChunkOut {
     fn with(sums: Sums) -> ChunkOut {
         ChunkOut {
             sums,
-            floor: (0, 0),
+            reports_from: 0,
+            truth_from: 0,
             requests: Vec::new(),
             next: Vec::new(),
             events: 0,
@@ -554,7 +556,7 @@ impl ChunkOut {
         if !self.live() {
             return;
         }
-        let slab = self.sums.slab(tick.max(self.floor.1), ring);
+        let slab = self.sums.slab(tick.max(self.truth_from), ring);
         let t = &mut self.sums.truth[slab];
         let sign = self.sign;
         t[0] += sign * i64::from(done);
@@ -567,7 +569,7 @@ impl ChunkOut {
     pub(crate) fn offered(&mut self, tick: u32, setup: &Setup<'_>, device: u32) {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
-            let slab = self.sums.slab(tick.max(self.floor.0), ring);
+            let slab = self.sums.slab(tick.max(self.reports_from), ring);
             each_tally(self.sums.tallies_mut(slab), values, |t| t.offered += 1);
         }
     }
@@ -580,9 +582,9 @@ impl ChunkOut {
             return;
         }
         let sign = self.sign;
-        let made = self.sums.slab(d.made.max(self.floor.1), d.ring);
+        let made = self.sums.slab(d.made.max(self.truth_from), d.ring);
         self.sums.truth[made][4] += sign;
-        let due = self.sums.slab(d.tick.max(self.floor.0), d.ring);
+        let due = self.sums.slab(d.tick.max(self.reports_from), d.ring);
         self.sums.counts[due] += sign;
         let sign = sign as i32;
         each_tally(self.sums.tallies_mut(due), setup.tag(device).1, |t| {
@@ -614,13 +616,8 @@ pub(crate) struct Sums {
 
 impl Sums {
     fn new(stride: usize, last: u32, rings: usize) -> Sums {
-        let places = if rings == 0 {
-            0
-        } else {
-            (last as usize + 1) * rings
-        };
         Sums {
-            index: vec![0; places],
+            index: vec![0; (last as usize + 1) * rings],
             rings,
             last,
             stride,
@@ -726,7 +723,7 @@ struct World<'s, 'a> {
     devs: Vec<Dev>,
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
-    step: u32,
+    /// The tick's length, and the tick of a time.
     ticks: Ticks,
     n_rings: usize,
     /// How many reports are on their way: made by the current tick (`Truth`) and not yet due. The
@@ -767,7 +764,7 @@ struct World<'s, 'a> {
 /// device's events and reports each take one; a division instruction costs ten times as much.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticks {
-    secs: u32,
+    pub(crate) secs: u32,
     /// `2^64 / secs` rounded up (0 for a one-second tick).
     inverse: u64,
 }
@@ -846,6 +843,14 @@ impl World<'_, '_> {
         outs
     }
 
+    /// The devices filed in tick `tick`'s bucket, sorted, each once (`scratch` is a buffer).
+    fn take_bucket(&mut self, tick: u32, scratch: &mut Vec<u32>) -> Vec<u32> {
+        let mut bucket = std::mem::take(&mut self.buckets[tick as usize]);
+        sort_ids(&mut bucket, scratch);
+        bucket.dedup();
+        bucket
+    }
+
     /// Whether no device is filed after tick `tick`.
     fn nothing_after(&self, tick: u32) -> bool {
         self.buckets[tick as usize + 1..].iter().all(Vec::is_empty)
@@ -864,24 +869,24 @@ impl World<'_, '_> {
         if ids.is_empty() {
             return;
         }
-        let until = (tick + 1) * self.step;
-        let offer_at = (offer_tick + 1) * self.step;
+        let until = (tick + 1) * self.ticks.secs;
+        let offer_at = (offer_tick + 1) * self.ticks.secs;
         // What the visits produce belongs to their ticks: this one's reports are still to be read,
         // and the truth changes of the offers' tick.
         let earliest = offer_tick.min(tick);
         let mut outs = self.outputs();
         for out in &mut outs {
-            out.floor = (tick, earliest);
+            (out.reports_from, out.truth_from) = (tick, earliest);
         }
         {
-            let (setup, partitions, effects, step, key) = (
+            let (setup, partitions, effects, ticks, key) = (
                 self.setup,
                 &self.partitions,
                 &self.effects,
-                self.step,
+                self.ticks,
                 self.key,
             );
-            let init = || DeviceCtx::new(setup, partitions, effects, step, aborted, key);
+            let init = || DeviceCtx::new(setup, partitions, effects, ticks, aborted, key);
             let process = |ctx: &mut DeviceCtx<'_, '_>,
                            ids: &[u32],
                            devs: &mut [Dev],
@@ -1042,7 +1047,7 @@ impl World<'_, '_> {
             self.setup,
             &self.partitions,
             &self.effects,
-            self.step,
+            self.ticks,
             false,
             self.key,
         );
@@ -1055,7 +1060,7 @@ impl World<'_, '_> {
         };
         // What the replays take back counts in this tick.
         let mut undo = std::mem::replace(&mut self.undo, ChunkOut::dry());
-        undo.floor = (tick, tick);
+        (undo.reports_from, undo.truth_from) = (tick, tick);
         for a in latest.into_values().filter(|a| a.reach >= cut) {
             let mut now = a.before;
             let mut upto = ChunkOut::dry();
@@ -1125,7 +1130,6 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         devs: vec![Dev::NEW; pop.n],
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
-        step,
         ticks: Ticks::new(step),
         n_rings,
         outstanding: 0,
@@ -1234,9 +1238,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
         // 1. Devices with events in [t0, t1): advance them, with the offers of the tick before when
         //    they were left for this one (step 2), then that tick's end (step 5).
-        let mut bucket = std::mem::take(&mut w.buckets[tick as usize]);
-        sort_ids(&mut bucket, &mut scratch);
-        bucket.dedup();
+        let bucket = w.take_bucket(tick, &mut scratch);
         if carried.is_empty() {
             w.run(&bucket, tick, tick, aborted.is_some(), setup.serial_limit);
         } else {
@@ -1245,12 +1247,10 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             w.run(&merged, tick, tick - 1, false, setup.serial_limit / 8);
             // An offer's events in this tick that did not run ahead (none, mostly).
             loop {
-                let mut late = std::mem::take(&mut w.buckets[tick as usize]);
+                let late = w.take_bucket(tick, &mut scratch);
                 if late.is_empty() {
                     break;
                 }
-                sort_ids(&mut late, &mut scratch);
-                late.dedup();
                 w.run(&late, tick, tick, false, setup.serial_limit);
             }
             end_of_tick(&mut w, &views, &mut timeline, tick - 1);
