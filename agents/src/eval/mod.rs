@@ -27,6 +27,7 @@ pub trait Evaluator {
 }
 
 impl<E: Evaluator + ?Sized> Evaluator for &E {
+    #[inline]
     fn eval(
         &self,
         kind: FunctionKind,
@@ -99,10 +100,8 @@ impl Evaluator for Native<'_> {
         record: &Record<'_>,
         out: &mut ClauseBits,
     ) -> Result<(), EvalError> {
-        match &self.native {
-            Some(native) if self.interp.policy.function(kind).is_some() => {
-                native.run(kind, record, out)
-            }
+        match (&self.native, self.interp.policy.function(kind)) {
+            (Some(native), Some(f)) => native.run_fn(f, record, out),
             _ => self.interp.eval(kind, record, out),
         }
     }

@@ -160,12 +160,14 @@ impl Config {
 }
 
 /// Everything [`step`] reads besides the state and the event: the policy, the configuration, the
-/// evaluator, and the clause bits it evaluates into (allocated once, so a step never allocates).
+/// evaluator, the clause bits it evaluates into and a memo of install orders (allocated once, so a
+/// step never allocates).
 pub struct Ctx<'p, E> {
     policy: &'p Policy,
     config: Config,
     evaluator: E,
     bits: ClauseBits,
+    orders: decision::OrderMemo,
 }
 
 impl<'p, E: Evaluator> Ctx<'p, E> {
@@ -176,6 +178,7 @@ impl<'p, E: Evaluator> Ctx<'p, E> {
             config: Config::new(policy, profile)?,
             evaluator,
             bits: ClauseBits::for_policy(policy),
+            orders: decision::OrderMemo::new(policy),
         })
     }
 
@@ -927,7 +930,9 @@ impl Machine<'_> {
         let n = current.len();
         let targets = d.targets();
         let targets = targets.get(..n).unwrap_or_default();
-        let order = decision::install_order(ctx.policy, current, targets, &ctx.bits);
+        let order = ctx
+            .orders
+            .install_order(ctx.policy, current, targets, &ctx.bits);
         self.out.decision.install = Some(order);
         match order {
             Err(_) => {

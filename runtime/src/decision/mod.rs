@@ -19,7 +19,8 @@ mod plan;
 mod tests;
 
 pub use plan::{
-    InstallOrder, NotInstallable, consistent, install_order, rollback_closure, rollback_order,
+    InstallOrder, NotInstallable, OrderMemo, consistent, install_order, rollback_closure,
+    rollback_order,
 };
 
 /// The clause range of the function of `kind`, empty when the package has none.

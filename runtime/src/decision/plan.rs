@@ -193,6 +193,104 @@ pub fn install_order(
     }
 }
 
+/// [`install_order`] with a memo of its last few answers, keyed by everything an answer depends on:
+/// the current versions, the targets, and the conditions of the `incompatible` clauses. A driver
+/// that plans for many devices in few distinct states (a simulator) then searches once per state.
+/// Allocates only in [`OrderMemo::new`].
+#[derive(Clone, Debug)]
+pub struct OrderMemo {
+    /// Words per key: the current versions, the targets (then one word with a bit per target that
+    /// is set), and the incompatible clauses' conditions, 2 bits each. 0 (nothing kept) for a
+    /// policy with more than 32 `incompatible` constraints.
+    width: usize,
+    /// `SLOTS` keys of `width` words, then the key being looked up.
+    keys: Vec<u64>,
+    answers: [Option<Result<InstallOrder, NotInstallable>>; OrderMemo::SLOTS],
+    /// The slot the next new answer replaces.
+    next: usize,
+}
+
+impl OrderMemo {
+    const SLOTS: usize = 8;
+
+    pub fn new(policy: &Policy) -> OrderMemo {
+        let n = usize::from(policy.n_planes());
+        let incompatible = policy
+            .artifact()
+            .constraints
+            .iter()
+            .filter(|c| matches!(c, Constraint::Incompatible { .. }))
+            .count();
+        let width = if incompatible <= 32 { 2 * n + 2 } else { 0 };
+        OrderMemo {
+            width,
+            keys: vec![0; (OrderMemo::SLOTS + 1) * width],
+            answers: [None; OrderMemo::SLOTS],
+            next: 0,
+        }
+    }
+
+    /// `install_order(policy, current, target, incompat)`, for `policy` (the one the memo was made
+    /// for): the same answer, from the memo when it holds one for the same inputs.
+    pub fn install_order(
+        &mut self,
+        policy: &Policy,
+        current: &[u64],
+        target: &[Option<u64>],
+        incompat: &ClauseBits,
+    ) -> Result<InstallOrder, NotInstallable> {
+        let n = usize::from(policy.n_planes());
+        let w = self.width;
+        let (stored, key) = self.keys.split_at_mut(OrderMemo::SLOTS * w);
+        if w != 2 * n + 2 || current.len() != n || target.len() != n || key.len() != w {
+            return install_order(policy, current, target, incompat);
+        }
+        let (cur, rest) = key.split_at_mut(n);
+        let (tgt, rest) = rest.split_at_mut(n);
+        cur.copy_from_slice(current);
+        let mut set = 0u64;
+        for (i, (k, t)) in tgt.iter_mut().zip(target).enumerate() {
+            *k = t.unwrap_or(0);
+            set |= u64::from(t.is_some()) << i;
+        }
+        let mut conds = 0u64;
+        let mut shift = 0;
+        for c in &policy.artifact().constraints {
+            if let Constraint::Incompatible { clause, .. } = c {
+                let code = match incompat.cond(ClauseId(*clause)) {
+                    Some(Cond::False) => 0,
+                    Some(Cond::True) => 1,
+                    Some(Cond::Error) => 2,
+                    None => 3,
+                };
+                conds |= code << shift;
+                shift += 2;
+            }
+        }
+        if let [s, c] = rest {
+            (*s, *c) = (set, conds);
+        }
+        for (slot, answer) in stored.chunks_exact(w).zip(&self.answers) {
+            if let Some(answer) = answer
+                && slot == &*key
+            {
+                return *answer;
+            }
+        }
+        let answer = install_order(policy, current, target, incompat);
+        let slot = self.next % OrderMemo::SLOTS;
+        if let (Some(dst), Some(a)) = (
+            stored.get_mut(slot * w..(slot + 1) * w),
+            self.answers.get_mut(slot),
+        ) {
+            dst.copy_from_slice(key);
+            *a = Some(answer);
+        }
+        self.next = slot + 1;
+        answer
+    }
+}
+
 /// Plane masks known not to lead to the goal: a bitset indexed by the masks below the highest
 /// changing plane's bit. Its first word is inline: it holds every mask of up to 6 planes, so most
 /// searches allocate nothing.
@@ -266,6 +364,15 @@ impl Search<'_> {
         )
     }
 
+    /// `check` for a state the search reaches: the goal's check is known to have passed.
+    fn check_step(&self, installed: PlaneSet) -> Result<(), usize> {
+        if installed == self.goal {
+            Ok(())
+        } else {
+            self.check(installed)
+        }
+    }
+
     /// Depth-first: from the consistent state `installed`, can the goal be reached? On success the
     /// planes are in `self.order`. Recursion depth is at most `MAX_PLANES`.
     fn extend(&mut self, installed: PlaneSet) -> bool {
@@ -277,7 +384,8 @@ impl Search<'_> {
             if self.dead.contains(next) {
                 continue;
             }
-            if let Err(c) = self.check(next) {
+            // The goal itself was checked before the search (`install_order`).
+            if let Err(c) = self.check_step(next) {
                 self.first_block.get_or_insert(c);
                 self.dead.insert(next);
                 continue;

@@ -451,6 +451,48 @@ fn target_that_violates_a_constraint() {
 }
 
 #[test]
+fn the_order_memo_answers_as_install_order() {
+    let p = sample_policy();
+    let mut memo = OrderMemo::new(&p);
+    // More distinct inputs than the memo keeps, each asked several times in a scrambled order: every
+    // answer (orders and refusals, for each condition of the incompatible clause) is the search's.
+    let mut cases = Vec::new();
+    for f in [(1, 3), (1, 4), (2, 0)] {
+        for m in [1, 2, 3] {
+            for c in [6, 7] {
+                for cond in [F, T, E] {
+                    cases.push((state(f, m, c), cond));
+                }
+            }
+        }
+    }
+    let targets = [
+        state((1, 4), 2, 7).map(Some),
+        [None, Some(pack_version(2, 0, 0)), None],
+        state((2, 0), 3, 6).map(Some),
+    ];
+    let mut k = 7usize;
+    for _ in 0..4 * cases.len() {
+        k = (k * 31 + 17) % cases.len();
+        let (current, cond) = cases[k];
+        let incompat = bits(&p, &[(9, cond)]);
+        let target = &targets[k % targets.len()];
+        assert_eq!(
+            memo.install_order(&p, &current, target, &incompat),
+            install_order(&p, &current, target, &incompat),
+            "{current:?} to {target:?} with {cond:?}"
+        );
+    }
+    // Inputs of the wrong length go to the search, which refuses them.
+    let ok = bits(&p, &[]);
+    let current = state((1, 3), 1, 6);
+    assert_eq!(
+        memo.install_order(&p, &current[..2], &targets[0], &ok),
+        install_order(&p, &current[..2], &targets[0], &ok)
+    );
+}
+
+#[test]
 fn no_order_when_planes_must_change_together() {
     // model 2 needs firmware 2, model 1 needs firmware 1: neither single step from (1, 1) works.
     let mut a = sample();

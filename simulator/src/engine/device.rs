@@ -215,24 +215,25 @@ impl Dev {
         self.set_field(PLANE_SHIFT, 4, u32::from(plane));
     }
 
-    /// What the device's event at `t` (its next one) is.
-    fn due(&self, t: u32) -> Due {
-        if self.wake == t && self.has(OUTCOME_DUE) {
+    /// The device's next event: its time (`NONE` for none) and what it is.
+    #[inline]
+    fn next_event(&self) -> (u32, Due) {
+        let deadline = self.agent.deadline().unwrap_or(NONE);
+        let t = self
+            .wake
+            .min(if self.has(BRICKED) { NONE } else { deadline });
+        let due = if self.wake == t && self.has(OUTCOME_DUE) {
             Due::Outcome
-        } else if self.agent.deadline() == Some(t) {
+        } else if deadline == t {
             Due::Timer
         } else {
             Due::CheckIn
-        }
+        };
+        (t, due)
     }
 
     pub fn next_time(&self) -> u32 {
-        let deadline = if self.has(BRICKED) {
-            NONE
-        } else {
-            self.agent.deadline().unwrap_or(NONE)
-        };
-        self.wake.min(deadline)
+        self.next_event().0
     }
 
     pub fn exposed(&self) -> bool {
@@ -386,6 +387,8 @@ pub struct DeviceCtx<'s, 'p> {
     rng: Stream,
     base: u64,
     class: usize,
+    /// Which of `ctx` the class runs on.
+    profile: usize,
     region: u8,
     ring: u8,
     id: u32,
@@ -422,6 +425,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             rng: Stream(0),
             base: 0,
             class: 0,
+            profile: 0,
             region: u8::MAX,
             ring: 0,
             id: 0,
@@ -444,6 +448,12 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         let pop = self.setup.pop;
         let row = pop.row(id as usize);
         self.class = pop.class_in(row);
+        self.profile = self
+            .setup
+            .fleet
+            .classes
+            .get(self.class)
+            .map_or(0, |c| profile_index(c.profile));
         self.ring = pop.ring(id as usize);
         self.region = self
             .setup
@@ -490,8 +500,6 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             Kind::CheckIn => (&setup.checkin_static, true),
             Kind::Health => (&setup.health_static, dev.has(OFFERED)),
         };
-        let pop = setup.pop;
-        let class = &setup.fleet.classes[self.class];
         let dynamic = &setup.dynamic[self.class][kind as usize];
         let on_new = dev.on_new();
         let hits = dev.hits();
@@ -504,41 +512,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             offered,
         };
         if effects || self.fixed != Some(fixed) {
-            let row = pop.row(id as usize);
-            self.missing.iter_mut().for_each(|w| *w = 0);
-            for &f in statics {
-                if let crate::population::FieldStore::Static { column, missing } = pop.fields[f] {
-                    self.slots[f] = column.bits(row);
-                    if missing.is_some_and(|m| m.bits(row) & 1 == 1) {
-                        self.missing[f / 64] |= 1 << (f % 64);
-                    }
-                }
-            }
-            for &(f, bits) in &dynamic.fixed {
-                match bits {
-                    Some(b) => self.slots[f] = b,
-                    None => self.missing[f / 64] |= 1 << (f % 64),
-                }
-            }
-            for p in 0..setup.schema.planes.len() {
-                let new = on_new >> p & 1 == 1;
-                self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
-                    Some(v) if new => v,
-                    _ => pop.version_in(p, row),
-                };
-                let rs = setup.schema.release_slot(p);
-                match setup.desired.target(p as u8) {
-                    Some(v) if offered => self.slots[rs] = v,
-                    _ => self.missing[rs / 64] |= 1 << (rs % 64),
-                }
-            }
-            copy_words(&mut self.fixed_missing, &self.missing);
+            self.build_fixed(fixed, statics, &dynamic.fixed);
             self.fixed = (!effects).then_some(fixed);
         } else {
             copy_words(&mut self.missing, &self.fixed_missing);
         }
-        for &f in &dynamic.draw {
-            match class.fields[f].sample(&mut self.rng) {
+        for (f, dist) in &dynamic.draw {
+            let f = *f;
+            match dist.sample(&mut self.rng) {
                 Some(b) => self.slots[f] = b,
                 None => self.missing[f / 64] |= 1 << (f % 64),
             }
@@ -557,26 +538,82 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
         }
         if effects {
-            for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
-                if hits >> e & 1 == 0 {
-                    continue;
-                }
-                for &(f, bits) in &effect.set {
-                    self.slots[f] = bits;
-                    self.missing[f / 64] &= !(1 << (f % 64));
-                }
-                for &(f, amount) in &effect.add {
-                    let ty = &setup.schema.fields[f].ty;
-                    let v = self.slots[f];
-                    self.slots[f] = match ty {
-                        crate::schema::FieldType::Int | crate::schema::FieldType::Duration => {
-                            (v as i64).saturating_add(amount.round() as i64) as u64
-                        }
-                        _ => (f64::from_bits(v) + amount).to_bits(),
-                    };
+            self.apply_effects(hits);
+        }
+    }
+
+    /// The scenario's effects that hit the device (`hits`, one bit per effect), on the record.
+    #[cold]
+    fn apply_effects(&mut self, hits: u32) {
+        let setup = self.setup;
+        for (e, effect) in self.effects.scenario.effects.iter().enumerate() {
+            if hits >> e & 1 == 0 {
+                continue;
+            }
+            for &(f, bits) in &effect.set {
+                self.slots[f] = bits;
+                self.missing[f / 64] &= !(1 << (f % 64));
+            }
+            for &(f, amount) in &effect.add {
+                let ty = &setup.schema.fields[f].ty;
+                let v = self.slots[f];
+                self.slots[f] = match ty {
+                    crate::schema::FieldType::Int | crate::schema::FieldType::Duration => {
+                        (v as i64).saturating_add(amount.round() as i64) as u64
+                    }
+                    _ => (f64::from_bits(v) + amount).to_bits(),
+                };
+            }
+        }
+    }
+
+    /// The fixed part of a record (see `record`): static fields, the fixed values of dynamic fields,
+    /// versions and the release's targets, and their missing bits (kept in `fixed_missing`). Out of
+    /// line: a verification window's health checks build it once.
+    #[inline(never)]
+    fn build_fixed(
+        &mut self,
+        fixed: Fixed,
+        statics: &[usize],
+        dynamic_fixed: &[(usize, Option<u64>)],
+    ) {
+        let Fixed {
+            id,
+            on_new,
+            offered,
+            ..
+        } = fixed;
+        let setup = self.setup;
+        let pop = setup.pop;
+        let row = pop.row(id as usize);
+        self.missing.iter_mut().for_each(|w| *w = 0);
+        for &f in statics {
+            if let crate::population::FieldStore::Static { column, missing } = pop.fields[f] {
+                self.slots[f] = column.bits(row);
+                if missing.is_some_and(|m| m.bits(row) & 1 == 1) {
+                    self.missing[f / 64] |= 1 << (f % 64);
                 }
             }
         }
+        for &(f, bits) in dynamic_fixed {
+            match bits {
+                Some(b) => self.slots[f] = b,
+                None => self.missing[f / 64] |= 1 << (f % 64),
+            }
+        }
+        for p in 0..setup.schema.planes.len() {
+            let new = on_new >> p & 1 == 1;
+            self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
+                Some(v) if new => v,
+                _ => pop.version_in(p, row),
+            };
+            let rs = setup.schema.release_slot(p);
+            match setup.desired.target(p as u8) {
+                Some(v) if offered => self.slots[rs] = v,
+                _ => self.missing[rs / 64] |= 1 << (rs % 64),
+            }
+        }
+        copy_words(&mut self.fixed_missing, &self.missing);
     }
 
     /// Failure probabilities for this device, with the scenario's overrides if it is hit.
@@ -809,7 +846,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// Which of `ctx` the device being visited runs on.
     #[inline]
     fn agent_ctx(&self) -> usize {
-        profile_index(self.setup.fleet.classes[self.class].profile)
+        self.profile
     }
 
     /// An offered device with nothing in flight keeps checking in while a check-in would do
@@ -818,6 +855,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// agent's timer is its next event, and the end of a deferral checks in by itself. Check-ins are a
     /// Poisson process, so the first one after any moment (an abort's) has the same law as in the
     /// process with every check-in drawn.
+    #[inline(always)]
     fn keep_polling(&mut self, dev: &mut Dev, t: u32) {
         if dev.wake == NONE
             && dev.has(OFFERED)
@@ -852,6 +890,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 tick: self.visit_tick,
                 until: self.until,
                 reach: self.reach,
+                region: 0,
                 before,
             });
         }
@@ -885,11 +924,10 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
 
     fn run_events(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
         loop {
-            let t = dev.next_time();
+            let (t, due) = dev.next_event();
             if t == NONE {
                 return;
             }
-            let due = dev.due(t);
             if t >= self.until && !self.runs_ahead(dev, due, t) {
                 out.next.push((t, id));
                 return;

@@ -113,6 +113,8 @@ pub struct Setup<'a> {
     pub lookahead: bool,
     /// No event at or after this time runs: the end of the last tick before the horizon.
     pub(crate) limit: u32,
+    /// Device arrays of finished trials, for the next ones (`Setup::devices`).
+    spare: std::sync::Mutex<Vec<Vec<Dev>>>,
 }
 
 /// Fields a function reads (the slot operands of its bytecode), among `fields`.
@@ -266,6 +268,26 @@ impl<'a> Setup<'a> {
             limit: horizon
                 .div_ceil(gate_interval)
                 .saturating_mul(gate_interval),
+            spare: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A trial's devices, all new: an array a finished trial gave back if there is one, reset in
+    /// parallel. A fresh array is written in parallel too: at a million devices it is 64 MB, and
+    /// the first write to each of its 16,000 pages is a page fault (a few microseconds each).
+    fn devices(&self) -> Vec<Dev> {
+        use rayon::prelude::*;
+        let spare = self.spare.lock().map(|mut s| s.pop()).unwrap_or_default();
+        let mut devs = spare.unwrap_or_default();
+        devs.clear();
+        devs.par_extend(rayon::iter::repeat_n(Dev::NEW, self.pop.n));
+        devs
+    }
+
+    /// Gives a finished trial's devices back for the next trial (`devices`).
+    fn give_back(&self, devs: Vec<Dev>) {
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(devs);
         }
     }
 }
@@ -275,7 +297,8 @@ impl<'a> Setup<'a> {
 /// none, which are set with the record's fixed part (`DeviceCtx::record`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Dynamic {
-    pub draw: Vec<usize>,
+    /// With their distributions (a copy, read without going through the class).
+    pub draw: Vec<(usize, crate::input::dist::FieldDist)>,
     pub fixed: Vec<(usize, Option<u64>)>,
 }
 
@@ -288,7 +311,7 @@ impl Dynamic {
             };
             match dist.without_drawing() {
                 Some(value) => d.fixed.push((f, value)),
-                None => d.draw.push(f),
+                None => d.draw.push((f, dist.clone())),
             }
         }
         d
@@ -436,8 +459,54 @@ pub(crate) struct Ahead {
     pub until: u32,
     /// The time of the last event it ran.
     pub reach: u32,
+    /// The parallel region it ran in (`World::regions`, set by `ChunkOut::ran_ahead`): of a device's
+    /// visits, the latest ran in the latest region.
+    pub region: u32,
     /// The device before the visit.
     pub before: Dev,
+}
+
+/// Run-ahead visits (`Ahead`) filed by the tick of their reach: an abort at the end of a tick can undo
+/// only a visit that reached past it, so once a tick is over its visits go, all at once (no scan, no
+/// copying of those that stay).
+pub(crate) struct Expiry {
+    by_tick: Vec<Vec<Ahead>>,
+    ticks: Ticks,
+    /// Ticks before this one hold nothing.
+    first: usize,
+}
+
+impl Expiry {
+    fn new(ticks: Ticks, last: u32) -> Expiry {
+        Expiry {
+            by_tick: vec![Vec::new(); last as usize + 1],
+            ticks,
+            first: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, visit: Ahead) {
+        let last = self.by_tick.len().saturating_sub(1);
+        let k = (self.ticks.of(visit.reach) as usize).clamp(self.first, last);
+        if let Some(b) = self.by_tick.get_mut(k) {
+            b.push(visit);
+        }
+    }
+
+    /// Drops the visits whose reach is before `until`, the end of tick `tick`: those of ticks up to it.
+    fn prune(&mut self, tick: u32) {
+        let end = (tick as usize + 1).min(self.by_tick.len());
+        for b in self.by_tick.iter_mut().take(end).skip(self.first) {
+            *b = Vec::new();
+        }
+        self.first = self.first.max(end);
+    }
+
+    /// Every visit kept, and none kept after.
+    fn drain(&mut self) -> impl Iterator<Item = Ahead> + '_ {
+        self.by_tick.iter_mut().flat_map(std::mem::take)
+    }
 }
 
 /// The truth changes of one ring in one tick: devices done, exposed, in progress (updating or
@@ -459,9 +528,10 @@ pub(crate) struct ChunkOut {
     /// (time of the next event, device) to file in its bucket.
     pub next: Vec<(u32, u32)>,
     pub events: i64,
-    /// Visits that ran past their tick (`ran_ahead`), and the latest time one of them reached.
-    pub ahead: Vec<Ahead>,
-    ahead_reach: u32,
+    /// Visits that ran past their tick (`ran_ahead`), kept across regions until their reach's tick
+    /// is over (`World::run`), and the region the output's visits run in.
+    ahead: Expiry,
+    region: u32,
     /// The time of the latest event any visit ran (`reached`).
     latest: u32,
     /// Replays count their units (a visit's events, and an offer): the outputs of the first `skip`
@@ -474,10 +544,13 @@ pub(crate) struct ChunkOut {
 impl ChunkOut {
     /// An output whose sums cover ticks `0..=last` (later ones count in `last`) of `rings` rings.
     pub(crate) fn new(setup: &Setup<'_>, last: u32, rings: usize) -> ChunkOut {
-        ChunkOut::with(Sums::new(setup.tally_stride, last, rings))
+        ChunkOut::with(
+            Sums::new(setup.tally_stride, last, rings),
+            Expiry::new(Ticks::new(setup.gate_interval), last),
+        )
     }
 
-    fn with(sums: Sums) -> ChunkOut {
+    fn with(sums: Sums, ahead: Expiry) -> ChunkOut {
         ChunkOut {
             sums,
             reports_from: 0,
@@ -485,8 +558,8 @@ impl ChunkOut {
             requests: Vec::new(),
             next: Vec::new(),
             events: 0,
-            ahead: Vec::new(),
-            ahead_reach: 0,
+            ahead,
+            region: 0,
             latest: 0,
             seq: 0,
             skip: 0,
@@ -498,7 +571,7 @@ impl ChunkOut {
     pub(crate) fn dry() -> ChunkOut {
         ChunkOut {
             skip: u32::MAX,
-            ..ChunkOut::with(Sums::new(0, 0, 0))
+            ..ChunkOut::with(Sums::new(0, 0, 0), Expiry::new(Ticks::new(1), 0))
         }
     }
 
@@ -508,14 +581,12 @@ impl ChunkOut {
         (self.seq, self.skip, self.sign) = (0, skip, sign);
     }
 
-    /// Empties the output for the next region, keeping its memory (its run-ahead visits were taken;
-    /// its sums stay until the planner reads them).
+    /// Empties the output for the next region, keeping its memory (its sums stay until the planner
+    /// reads them, its run-ahead visits until their ticks are over).
     fn reset(&mut self) {
         self.requests.clear();
         self.next.clear();
         self.events = 0;
-        self.ahead.clear();
-        self.ahead_reach = 0;
         self.latest = 0;
         self.seq = 0;
     }
@@ -529,8 +600,10 @@ impl ChunkOut {
     /// A visit ran past its tick (see `World::replay_ahead`).
     #[inline]
     pub(crate) fn ran_ahead(&mut self, visit: Ahead) {
-        self.ahead_reach = self.ahead_reach.max(visit.reach);
-        self.ahead.push(visit);
+        self.ahead.push(Ahead {
+            region: self.region,
+            ..visit
+        });
     }
 
     /// A unit of a visit starts.
@@ -732,12 +805,9 @@ struct World<'s, 'a> {
     /// The time of the latest event run so far: a device whose visit ran ahead has events after the
     /// current tick without being filed for one.
     latest: u32,
-    /// Visits that ran past their tick, while an abort may still come: each output's as it came (not
-    /// copied), with the latest time one of them reached; dropped once that time has passed.
-    ahead: Vec<(u32, Vec<Ahead>)>,
-    /// Visits in `ahead`, and how many there were after it was last compacted.
-    ahead_len: usize,
-    ahead_kept: usize,
+    /// Parallel regions run so far (the visits that ran past their tick, while an abort may still
+    /// come, stay in the outputs: `ChunkOut::ran_ahead`).
+    regions: u32,
     /// Devices waiting for their first offer, in order of check-in time (then id).
     queue: std::collections::VecDeque<(u32, u32)>,
     true_done: Vec<i64>,
@@ -875,8 +945,10 @@ impl World<'_, '_> {
         // and the truth changes of the offers' tick.
         let earliest = offer_tick.min(tick);
         let mut outs = self.outputs();
+        self.regions += 1;
         for out in &mut outs {
             (out.reports_from, out.truth_from) = (tick, earliest);
+            out.region = self.regions;
         }
         {
             let (setup, partitions, effects, ticks, key) = (
@@ -894,7 +966,6 @@ impl World<'_, '_> {
                            out: &mut ChunkOut| {
                 // At most one next event and one run-ahead visit per device.
                 out.next.reserve(ids.len());
-                out.ahead.reserve(ids.len());
                 // Devices far apart in memory: ask for the ones a few visits ahead now (and for the
                 // first few at the start of the chunk).
                 let fetch = |devs: &[Dev], k: usize| {
@@ -949,42 +1020,15 @@ impl World<'_, '_> {
         // Requests made in this tick come after every queued one (their check-ins are later).
         self.queue.extend(requests.drain(..));
         self.requests = requests;
-        self.prune_ahead(until);
-    }
-
-    /// Only visits that ran past `until`, the end of this tick, can be undone by an abort: a region's
-    /// output goes once all its visits are past; when what is kept has doubled since it was last
-    /// compacted (a visit that runs far ahead keeps its region's output), each output keeps only
-    /// those still ahead.
-    fn prune_ahead(&mut self, until: u32) {
-        let mut gone = 0;
-        self.ahead.retain(|(reach, visits)| {
-            let keep = *reach >= until;
-            if !keep {
-                gone += visits.len();
-            }
-            keep
-        });
-        self.ahead_len -= gone;
-        if self.ahead_len > 2 * self.ahead_kept + 4096 {
-            for (reach, visits) in &mut self.ahead {
-                visits.retain(|a| a.reach >= until);
-                *reach = visits.iter().map(|a| a.reach).max().unwrap_or(0);
-            }
-            self.ahead.retain(|(_, visits)| !visits.is_empty());
-            self.ahead_len = self.ahead.iter().map(|(_, visits)| visits.len()).sum();
-            self.ahead_kept = self.ahead_len;
+        // Only visits that ran past the end of this tick can be undone by an abort.
+        for out in &mut self.outs {
+            out.ahead.prune(tick);
         }
     }
 
-    /// Takes in the event count and run-ahead visits of `out` (its sums stay where they are).
+    /// Takes in the event count of `out` (its sums and run-ahead visits stay where they are).
     fn take(&mut self, out: &mut ChunkOut) {
         self.events += out.events;
-        if !out.ahead.is_empty() {
-            self.ahead_len += out.ahead.len();
-            self.ahead
-                .push((out.ahead_reach, std::mem::take(&mut out.ahead)));
-        }
         out.reset();
     }
 
@@ -1037,11 +1081,14 @@ impl World<'_, '_> {
     /// what the visit's events from `cut` on reported and changed. The device then goes on from
     /// `cut`, hearing of the abort as any other.
     fn replay_ahead(&mut self, tick: u32, cut: u32) {
+        // Each device's latest visit: the device as it is now.
         let mut latest: BTreeMap<u32, Ahead> = BTreeMap::new();
-        for a in self.ahead.drain(..).flat_map(|(_, visits)| visits) {
-            latest.insert(a.id, a);
+        for a in self.outs.iter_mut().flat_map(|out| out.ahead.drain()) {
+            let entry = latest.entry(a.id).or_insert(a);
+            if a.region > entry.region {
+                *entry = a;
+            }
         }
-        (self.ahead_len, self.ahead_kept) = (0, 0);
         let mut replayed = Vec::new();
         let mut ctx = DeviceCtx::new(
             self.setup,
@@ -1074,7 +1121,7 @@ impl World<'_, '_> {
             replayed.push((a.id, now, a.tick));
         }
         undo.next.clear();
-        undo.ahead.clear();
+        undo.ahead.drain().for_each(drop);
         undo.requests.clear();
         self.take(&mut undo);
         self.undo = undo;
@@ -1127,16 +1174,14 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         key,
         partitions: Partitions::generate(setup.fleet, setup.seed, trial, horizon),
         effects: Effects::new(setup, scenario),
-        devs: vec![Dev::NEW; pop.n],
+        devs: setup.devices(),
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
         ticks: Ticks::new(step),
         n_rings,
         outstanding: 0,
         latest: 0,
-        ahead: Vec::new(),
-        ahead_len: 0,
-        ahead_kept: 0,
+        regions: 0,
         queue: std::collections::VecDeque::new(),
         true_done: vec![0; n_rings],
         true_exposed: vec![0; n_rings],
@@ -1433,6 +1478,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         None if time_to_full.is_some() || n_rings <= 1 => Outcome::Completed,
         None => Outcome::TimedOut,
     };
+    setup.give_back(std::mem::take(&mut w.devs));
     TrialResult {
         trial,
         outcome,
@@ -1765,5 +1811,37 @@ mod tests {
             .map(|&e| id_of(e))
             .collect();
         assert_eq!(offers, [0, 5, 6, 12]);
+    }
+
+    #[test]
+    fn run_ahead_visits_stay_until_their_reach_is_over() {
+        let ticks = Ticks::new(300);
+        let mut kept = Expiry::new(ticks, 20);
+        let visit = |id: u32, reach: u32| Ahead {
+            id,
+            offer: None,
+            tick: 0,
+            until: 300,
+            reach,
+            region: id,
+            before: Dev::NEW,
+        };
+        // Reaches in ticks 1, 2 (both ends), 5, and past the last tick (kept in it).
+        for (id, reach) in [(1, 300), (2, 600), (3, 899), (4, 1500), (5, 100_000)] {
+            kept.push(visit(id, reach));
+        }
+        // The end of tick 1: what reached into it can no longer be undone.
+        kept.prune(1);
+        let mut left: Vec<(u32, u32)> = kept.drain().map(|a| (a.id, a.reach)).collect();
+        left.sort_unstable();
+        assert_eq!(left, [(2, 600), (3, 899), (4, 1500), (5, 100_000)]);
+        assert_eq!(kept.drain().count(), 0, "a drain keeps nothing");
+        // After a prune, a visit can no longer be filed in a tick that is over.
+        kept.push(visit(6, 350));
+        kept.prune(1);
+        assert_eq!(kept.drain().map(|a| a.id).collect::<Vec<_>>(), [6]);
+        kept.push(visit(7, 2000));
+        kept.prune(20);
+        assert_eq!(kept.drain().count(), 0, "every tick is over");
     }
 }
