@@ -242,7 +242,7 @@ impl OrderMemo {
         let n = usize::from(policy.n_planes());
         let w = self.width;
         let (stored, key) = self.keys.split_at_mut(OrderMemo::SLOTS * w);
-        if w != 2 * n + 2 || current.len() != n || target.len() != n || key.len() != w {
+        if w != 2 * n + 2 || current.len() != n || target.len() != n {
             return install_order(policy, current, target, incompat);
         }
         let (cur, rest) = key.split_at_mut(n);

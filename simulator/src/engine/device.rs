@@ -387,7 +387,7 @@ pub struct DeviceCtx<'s, 'p> {
     rng: Stream,
     base: u64,
     class: usize,
-    /// Which of `ctx` the class runs on.
+    /// Which of `ctx` the device being visited runs on (its class's profile).
     profile: usize,
     region: u8,
     ring: u8,
@@ -820,7 +820,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     /// One step of the agent on `on`, then its actions carried out.
     #[inline]
     fn step(&mut self, id: u32, dev: &mut Dev, t: u32, on: On<'_>, out: &mut ChunkOut) {
-        let ctx = self.agent_ctx();
+        let ctx = self.profile;
         // The record borrows the buffers; the agent's context and actions are other fields.
         let record = Record {
             slots: &self.slots,
@@ -841,12 +841,6 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         if !self.actions.is_empty() {
             self.apply(id, dev, t, out);
         }
-    }
-
-    /// Which of `ctx` the device being visited runs on.
-    #[inline]
-    fn agent_ctx(&self) -> usize {
-        self.profile
     }
 
     /// An offered device with nothing in flight keeps checking in while a check-in would do
@@ -964,7 +958,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                             self.brick(dev, t, out);
                             return;
                         }
-                        let ctx = &self.ctx[self.agent_ctx()];
+                        let ctx = &self.ctx[self.profile];
                         let (state, actions) = fleetgate_agents::recover(&dev.agent, t, ctx);
                         dev.agent = state;
                         self.actions = actions;

@@ -507,6 +507,10 @@ impl Expiry {
     fn drain(&mut self) -> impl Iterator<Item = Ahead> + '_ {
         self.by_tick.iter_mut().flat_map(std::mem::take)
     }
+
+    fn clear(&mut self) {
+        self.by_tick.iter_mut().for_each(Vec::clear);
+    }
 }
 
 /// The truth changes of one ring in one tick: devices done, exposed, in progress (updating or
@@ -898,8 +902,14 @@ fn merge<T: Copy + Ord>(a: &[T], b: &[T], out: &mut Vec<T>, mark: impl Fn(T) -> 
 }
 
 impl World<'_, '_> {
+    /// Files device `d` for its event at `when`, filed in tick `tick` (see `bucket_of`).
     fn file(&mut self, when: u32, d: u32, tick: u32) {
-        let k = self.bucket_of(when, tick);
+        self.file_from(when, d, tick + 1);
+    }
+
+    /// Files device `d` in the bucket of its event at `when`, and in none before `first`.
+    fn file_from(&mut self, when: u32, d: u32, first: u32) {
+        let k = self.bucket_from(when, first);
         self.buckets[k].push(d);
     }
 
@@ -928,7 +938,13 @@ impl World<'_, '_> {
 
     /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
     fn bucket_of(&self, when: u32, tick: u32) -> usize {
-        self.ticks.of(when).min(self.n_ticks).max(tick + 1) as usize
+        self.bucket_from(when, tick + 1)
+    }
+
+    /// The bucket of an event at `when`: the event's tick (the last for one past the horizon), and
+    /// none before `first`.
+    fn bucket_from(&self, when: u32, first: u32) -> usize {
+        self.ticks.of(when).min(self.n_ticks).max(first) as usize
     }
 
     /// Runs the devices of `ids` (sorted by device, distinct) in tick `tick`: their events of the
@@ -1121,7 +1137,7 @@ impl World<'_, '_> {
             replayed.push((a.id, now, a.tick));
         }
         undo.next.clear();
-        undo.ahead.drain().for_each(drop);
+        undo.ahead.clear();
         undo.requests.clear();
         self.take(&mut undo);
         self.undo = undo;
@@ -1235,12 +1251,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         );
         for out in &mut outs {
             for &(when, d) in &out.next {
-                if t == 0 {
-                    // The first ring starts at tick 0 and files its devices from tick 0 on.
-                    w.buckets[(when / step).min(n_ticks) as usize].push(d);
-                } else {
-                    w.file(when, d, tick);
-                }
+                // The first ring starts at tick 0 and files its devices from tick 0 on.
+                let first = if t == 0 { 0 } else { tick + 1 };
+                w.file_from(when, d, first);
             }
             out.reset();
         }

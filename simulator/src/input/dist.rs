@@ -141,41 +141,25 @@ impl FieldDist {
         }
     }
 
-    /// One value as slot bits, or `None` when it comes out missing. Each arm clamps and encodes its
-    /// own number: a draw dispatches on the distribution once (not again on what it gave).
+    /// One value as slot bits, or `None` when it comes out missing.
     #[inline(always)]
     pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
         // A field that is always missing (a class that never reports it) draws nothing.
         if self.missing > 0.0 && (self.missing >= 1.0 || rng.random::<f64>() < self.missing) {
             return None;
         }
-        Some(match &self.dist {
-            Dist::Const(bits) => *bits,
-            Dist::Choice(values, cumulative) => choose(values, cumulative, rng),
-            Dist::Bernoulli(d) => u64::from(d.sample(rng)),
-            Dist::Normal(d) => self.encode(d.sample(rng)),
-            Dist::LogNormal(d) => self.encode(d.sample(rng)),
-            Dist::Beta(d) => self.encode(d.sample(rng)),
-            Dist::BetaRatio(x, y) => {
-                let x = x.sample(rng);
-                self.encode(x / (x + y.sample(rng)))
+        Some(match self.raw(rng) {
+            Raw::Bits(bits) | Raw::Choice(bits) => bits,
+            Raw::Bool(b) => u64::from(b),
+            Raw::Number(x) => {
+                let x = self.clamp(x);
+                match self.encode {
+                    Encode::Int => round_to_i64(x) as u64,
+                    Encode::Percent => x.clamp(0.0, 1.0).to_bits(),
+                    Encode::Float | Encode::Bits => x.to_bits(),
+                }
             }
-            Dist::Gamma(d) => self.encode(d.sample(rng)),
-            Dist::Exp(d) => self.encode(d.sample(rng)),
-            Dist::Poisson(d) => self.encode(d.sample(rng)),
-            Dist::Uniform(d) => self.encode(d.sample(rng)),
         })
-    }
-
-    /// A drawn number, clamped, as slot bits.
-    #[inline(always)]
-    fn encode(&self, x: f64) -> u64 {
-        let x = self.clamp(x);
-        match self.encode {
-            Encode::Int => round_to_i64(x) as u64,
-            Encode::Percent => x.clamp(0.0, 1.0).to_bits(),
-            Encode::Float | Encode::Bits => x.to_bits(),
-        }
     }
 }
 
