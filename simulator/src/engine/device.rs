@@ -358,7 +358,9 @@ struct Fixed {
 }
 
 /// Per-thread scratch: agent contexts, a record buffer, and what is known of the device being visited
-/// (its random stream, class, region and ring).
+/// (its random stream, class, region and ring). Aligned to two cache lines: the threads' scratches sit
+/// side by side in one `Vec` (`World::ctxs`), and each is written at every event.
+#[repr(align(128))]
 pub struct DeviceCtx<'s, 'p> {
     setup: &'s Setup<'p>,
     net: &'s Partitions,
@@ -400,7 +402,6 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         net: &'s Partitions,
         effects: &'s Effects<'s>,
         ticks: Ticks,
-        aborted: bool,
         key: RngKey,
     ) -> DeviceCtx<'s, 'p> {
         let len = setup.schema.record_len();
@@ -415,7 +416,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             fixed_missing: vec![0; len.div_ceil(64)],
             actions: Actions::new(),
             ticks,
-            aborted,
+            aborted: false,
             key,
             visit_tick: 0,
             until: 0,
@@ -430,6 +431,11 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             ring: 0,
             id: 0,
         }
+    }
+
+    /// Whether the rollout was aborted (before the visits from now on).
+    pub(crate) fn set_aborted(&mut self, aborted: bool) {
+        self.aborted = aborted;
     }
 
     /// Visits from now on belong to tick `tick`, which ends at `until`: they run every event before
@@ -517,6 +523,18 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         } else {
             copy_words(&mut self.missing, &self.fixed_missing);
         }
+        self.draw(t, kind);
+        if effects {
+            self.apply_effects(hits);
+        }
+    }
+
+    /// The record's dynamic part, on its fixed part: fresh draws of the dynamic fields, and the local
+    /// time (when the evaluation reads it).
+    #[inline]
+    fn draw(&mut self, t: u32, kind: Kind) {
+        let setup = self.setup;
+        let dynamic = &setup.dynamic[self.class][kind as usize];
         for (f, dist) in &dynamic.draw {
             let f = *f;
             match dist.sample(&mut self.rng) {
@@ -536,9 +554,6 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             let local = local.rem_euclid(7 * 86_400);
             self.slots[setup.schema.now_hour_slot()] = ((local / 3600) % 24) as u64;
             self.slots[setup.schema.now_weekday_slot()] = (local / 86_400) as u64;
-        }
-        if effects {
-            self.apply_effects(hits);
         }
     }
 
@@ -713,94 +728,17 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         dev.set_reported(Status::Bricked);
     }
 
-    /// Carries out the agent's actions at `t` (those of its last step, in `self.actions`).
+    /// Carries out the agent's actions at `t` (those of its last step, in `self.actions`). Each kind
+    /// of action out of line: a step issues one or two, and the loop stays light.
     fn apply(&mut self, id: u32, dev: &mut Dev, t: u32, out: &mut ChunkOut) {
         for i in 0..self.actions.len() {
             let Some(&a) = self.actions.as_slice().get(i) else {
                 break;
             };
             match a {
-                Action::Download { plane, .. } => {
-                    let size = self
-                        .setup
-                        .release
-                        .targets
-                        .get(usize::from(plane))
-                        .copied()
-                        .flatten()
-                        .map_or(0.0, |x| x.size_kb);
-                    let bw = self.setup.pop.bandwidth_kbps(id as usize).max(1e-3);
-                    let dt = ((size * 8.0 / bw) as u32).max(1);
-                    let f = self.failure(dev);
-                    let (when, ok) = if let Some(end) = self.blocked_until(t) {
-                        (end.min(t.saturating_add(60)), false)
-                    } else if self.rng.chance(f.download) {
-                        (
-                            t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1),
-                            false,
-                        )
-                    } else {
-                        let cut = if self.region == u8::MAX {
-                            None
-                        } else {
-                            self.net.starts_within(
-                                usize::from(self.region),
-                                t,
-                                t.saturating_add(dt),
-                            )
-                        };
-                        match cut {
-                            Some(cut) => (cut.max(t + 1), false),
-                            None => (t.saturating_add(dt), true),
-                        }
-                    };
-                    dev.set_outcome(
-                        when,
-                        if ok {
-                            Outcome::Downloaded
-                        } else {
-                            Outcome::DownloadFailed
-                        },
-                        plane,
-                    );
-                }
-                Action::Install { plane, .. } => {
-                    let size = self
-                        .setup
-                        .release
-                        .targets
-                        .get(usize::from(plane))
-                        .copied()
-                        .flatten()
-                        .map_or(0.0, |x| x.size_kb);
-                    let dt = 20 + (size / 500.0) as u32;
-                    let f = self.failure(dev);
-                    if self.rng.chance(f.power_loss) {
-                        let when = t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1);
-                        dev.set_outcome(when, Outcome::PowerLoss, plane);
-                    } else {
-                        let outcome = if self.rng.chance(f.install) {
-                            Outcome::InstallFailed
-                        } else {
-                            Outcome::Installed
-                        };
-                        dev.set_outcome(t.saturating_add(dt), outcome, plane);
-                    }
-                }
-                Action::Boot { plane, .. } => {
-                    let f = self.failure(dev);
-                    if self.rng.chance(f.power_loss) {
-                        let when = t.saturating_add((self.rng.unit() * 45.0) as u32 + 1);
-                        dev.set_outcome(when, Outcome::PowerLoss, plane);
-                    } else {
-                        let outcome = if self.rng.chance(f.boot) {
-                            Outcome::BootFailed
-                        } else {
-                            Outcome::Booted
-                        };
-                        dev.set_outcome(t.saturating_add(45), outcome, plane);
-                    }
-                }
+                Action::Download { plane, .. } => self.download(id, dev, t, plane),
+                Action::Install { plane, .. } => self.install(dev, t, plane),
+                Action::Boot { plane, .. } => self.boot(dev, t, plane),
                 // The agent's own bookkeeping: `on_new` follows its installed and reverted planes.
                 Action::Confirm { .. } | Action::Revert { .. } => {}
                 Action::CheckIn => {
@@ -810,6 +748,83 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 }
                 Action::Report { status, .. } => self.report(dev, Status::of(status), t, out),
             }
+        }
+    }
+
+    /// The size of the release's image for `plane`, in KB.
+    fn size_kb(&self, plane: u8) -> f64 {
+        self.setup
+            .release
+            .targets
+            .get(usize::from(plane))
+            .copied()
+            .flatten()
+            .map_or(0.0, |x| x.size_kb)
+    }
+
+    #[inline(never)]
+    fn download(&mut self, id: u32, dev: &mut Dev, t: u32, plane: u8) {
+        let size = self.size_kb(plane);
+        let bw = self.setup.pop.bandwidth_kbps(id as usize).max(1e-3);
+        let dt = ((size * 8.0 / bw) as u32).max(1);
+        let f = self.failure(dev);
+        let (when, ok) = if let Some(end) = self.blocked_until(t) {
+            (end.min(t.saturating_add(60)), false)
+        } else if self.rng.chance(f.download) {
+            (
+                t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1),
+                false,
+            )
+        } else {
+            let cut = if self.region == u8::MAX {
+                None
+            } else {
+                self.net
+                    .starts_within(usize::from(self.region), t, t.saturating_add(dt))
+            };
+            match cut {
+                Some(cut) => (cut.max(t + 1), false),
+                None => (t.saturating_add(dt), true),
+            }
+        };
+        let outcome = if ok {
+            Outcome::Downloaded
+        } else {
+            Outcome::DownloadFailed
+        };
+        dev.set_outcome(when, outcome, plane);
+    }
+
+    #[inline(never)]
+    fn install(&mut self, dev: &mut Dev, t: u32, plane: u8) {
+        let dt = 20 + (self.size_kb(plane) / 500.0) as u32;
+        let f = self.failure(dev);
+        if self.rng.chance(f.power_loss) {
+            let when = t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1);
+            dev.set_outcome(when, Outcome::PowerLoss, plane);
+        } else {
+            let outcome = if self.rng.chance(f.install) {
+                Outcome::InstallFailed
+            } else {
+                Outcome::Installed
+            };
+            dev.set_outcome(t.saturating_add(dt), outcome, plane);
+        }
+    }
+
+    #[inline(never)]
+    fn boot(&mut self, dev: &mut Dev, t: u32, plane: u8) {
+        let f = self.failure(dev);
+        if self.rng.chance(f.power_loss) {
+            let when = t.saturating_add((self.rng.unit() * 45.0) as u32 + 1);
+            dev.set_outcome(when, Outcome::PowerLoss, plane);
+        } else {
+            let outcome = if self.rng.chance(f.boot) {
+                Outcome::BootFailed
+            } else {
+                Outcome::Booted
+            };
+            dev.set_outcome(t.saturating_add(45), outcome, plane);
         }
     }
 
@@ -862,7 +877,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         }
     }
 
-    /// Runs `dev`'s events of the window (see `window`); files its next event in `out.next` (or a
+    /// Runs `dev`'s events of the window (see `window`); files it for its next event (`ChunkOut::file`; or a
     /// request for an offer).
     pub fn advance(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
         let before = *dev;
@@ -916,6 +931,20 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         !self.aborted && t < self.until.saturating_add(CHECKIN_AHEAD)
     }
 
+    /// The visit runs an event at `t`: one unit of it, counted, in the tick the event belongs to (that
+    /// of its time when it is after the window).
+    #[inline(always)]
+    fn start_event(&mut self, t: u32, out: &mut ChunkOut) {
+        out.unit();
+        self.reach = t;
+        self.cur_tick = if t < self.until {
+            self.visit_tick
+        } else {
+            self.ticks.of(t)
+        };
+        out.event();
+    }
+
     fn run_events(&mut self, id: u32, dev: &mut Dev, out: &mut ChunkOut) {
         loop {
             let (t, due) = dev.next_event();
@@ -923,18 +952,10 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 return;
             }
             if t >= self.until && !self.runs_ahead(dev, due, t) {
-                out.next.push((t, id));
+                out.file(t, id);
                 return;
             }
-            out.unit();
-            self.reach = t;
-            // An event after the window belongs to the tick of its time.
-            self.cur_tick = if t < self.until {
-                self.visit_tick
-            } else {
-                self.ticks.of(t)
-            };
-            out.event();
+            self.start_event(t, out);
             if due == Due::Outcome {
                 dev.wake = NONE;
                 dev.bits &= !OUTCOME_DUE;
@@ -970,8 +991,8 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 self.step(id, dev, t, On::Event(event), out);
             } else if due == Due::Timer {
                 if fleetgate_agents::tick_reads_record(&dev.agent, t) {
-                    self.record(id, dev, t, Kind::Health);
-                    self.step(id, dev, t, On::HealthCheck, out);
+                    self.health_checks(id, dev, t, out);
+                    continue;
                 } else {
                     // A deferral ends: no telemetry is drawn for a step that does not read it.
                     self.step(id, dev, t, On::Event(Event::Tick { record: EMPTY }), out);
@@ -998,6 +1019,37 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 self.check_in(id, dev, t, out);
             }
             self.keep_polling(dev, t);
+        }
+    }
+
+    /// The health checks of a verification window, from the one due at `t`: each as `run_events`
+    /// runs a timer event, but one after another without its dispatch while the next event is again a
+    /// health check it would run now (most of a device's events are these). Between two checks that
+    /// change nothing but the agent's counters and timer, the record keeps its fixed part: each
+    /// draws only its dynamic fields. The loop in `run_events` takes over at any other event.
+    fn health_checks(&mut self, id: u32, dev: &mut Dev, mut t: u32, out: &mut ChunkOut) {
+        self.record(id, dev, t, Kind::Health);
+        loop {
+            self.step(id, dev, t, On::HealthCheck, out);
+            let changed = !self.actions.is_empty();
+            self.keep_polling(dev, t);
+            let (next, due) = dev.next_event();
+            if changed
+                || due != Due::Timer
+                || (next >= self.until && !self.runs_ahead(dev, due, next))
+                || !fleetgate_agents::tick_reads_record(&dev.agent, next)
+            {
+                return;
+            }
+            t = next;
+            self.start_event(t, out);
+            if self.fixed.is_some() {
+                // Still the record's fixed part (see `record`).
+                copy_words(&mut self.missing, &self.fixed_missing);
+                self.draw(t, Kind::Health);
+            } else {
+                self.record(id, dev, t, Kind::Health);
+            }
         }
     }
 

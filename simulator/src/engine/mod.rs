@@ -56,7 +56,9 @@ use net::Partitions;
 const SERIAL: usize = 8;
 const MIN_CHUNK: usize = 4;
 const CHUNKS: usize = 16;
-/// Buckets longer than this are sorted by radix (in linear time) rather than by comparisons.
+/// Lists of ids longer than this are sorted by radix (8 bits a pass) rather than by comparisons, and
+/// longer than `RADIX_SORT` 11 bits a pass.
+const SMALL_SORT: usize = 64;
 const RADIX_SORT: usize = 1 << 11;
 /// How many devices ahead a chunk prefetches.
 const PREFETCH: usize = 4;
@@ -519,7 +521,10 @@ impl Expiry {
 /// their way to the planner from this tick on).
 type Truth = [i64; 5];
 
-/// What a chunk of devices produced in one tick.
+/// What a chunk of devices produced in one tick. Aligned to two cache lines: the outputs sit side by
+/// side in one `Vec`, and each thread writes its own at every event (counts, list lengths), which must
+/// not share a line (nor a pair the processor fetches together) with the next thread's.
+#[repr(align(128))]
 pub(crate) struct ChunkOut {
     /// Reports and truth changes, summed per (tick, ring) for the whole trial.
     pub sums: Sums,
@@ -529,8 +534,15 @@ pub(crate) struct ChunkOut {
     truth_from: u32,
     /// Devices asking for their first offer: (check-in time, device).
     pub requests: Vec<(u32, u32)>,
-    /// (time of the next event, device) to file in its bucket.
-    pub next: Vec<(u32, u32)>,
+    /// Devices filed by the tick of their next event (`file`), one list per tick, taken with the
+    /// planner's own (`World::take_bucket`): each thread files the devices it ran, in parallel. No
+    /// list for an output that files nothing (replays).
+    buckets: Vec<Vec<u32>>,
+    /// The region's first tick to file in (`World::bucket_from`).
+    first: u32,
+    ticks: Ticks,
+    /// The ring whose reports count per value too (`World::gated`).
+    gated: u8,
     pub events: i64,
     /// Visits that ran past their tick (`ran_ahead`), kept across regions until their reach's tick
     /// is over (`World::run`), and the region the output's visits run in.
@@ -548,10 +560,15 @@ pub(crate) struct ChunkOut {
 impl ChunkOut {
     /// An output whose sums cover ticks `0..=last` (later ones count in `last`) of `rings` rings.
     pub(crate) fn new(setup: &Setup<'_>, last: u32, rings: usize) -> ChunkOut {
-        ChunkOut::with(
-            Sums::new(setup.tally_stride, last, rings),
-            Expiry::new(Ticks::new(setup.gate_interval), last),
-        )
+        let ticks = Ticks::new(setup.gate_interval);
+        ChunkOut {
+            buckets: vec![Vec::new(); last as usize + 1],
+            ticks,
+            ..ChunkOut::with(
+                Sums::new(setup.tally_stride, last, rings),
+                Expiry::new(ticks, last),
+            )
+        }
     }
 
     fn with(sums: Sums, ahead: Expiry) -> ChunkOut {
@@ -560,7 +577,10 @@ impl ChunkOut {
             reports_from: 0,
             truth_from: 0,
             requests: Vec::new(),
-            next: Vec::new(),
+            buckets: Vec::new(),
+            first: 0,
+            ticks: Ticks::new(1),
+            gated: NO_RING,
             events: 0,
             ahead,
             region: 0,
@@ -589,10 +609,22 @@ impl ChunkOut {
     /// reads them, its run-ahead visits until their ticks are over).
     fn reset(&mut self) {
         self.requests.clear();
-        self.next.clear();
         self.events = 0;
         self.latest = 0;
         self.seq = 0;
+    }
+
+    /// Files `device` for its next event, at `when`: in the bucket of the event's tick (the last for
+    /// one past the horizon), and in none before the region's `first`.
+    #[inline]
+    pub(crate) fn file(&mut self, when: u32, device: u32) {
+        let last = self.buckets.len().saturating_sub(1);
+        let k = (self.ticks.of(when) as usize)
+            .min(last)
+            .max(self.first as usize);
+        if let Some(bucket) = self.buckets.get_mut(k) {
+            bucket.push(device);
+        }
     }
 
     /// A visit ran events up to time `reach`.
@@ -642,12 +674,30 @@ impl ChunkOut {
         t[3] += sign * i64::from(done != 0);
     }
 
+    /// The tallies of `slab`, of ring `ring`, that a report or offer of a device with per-field
+    /// values `values` adds to: the ring's, and those of its values while a gate may still read them
+    /// (`World::gated`).
+    #[inline]
+    fn tallies<'a>(
+        &'a mut self,
+        slab: usize,
+        ring: u8,
+        values: &'a [u16],
+    ) -> (&'a mut [ChunkTally], &'a [u16]) {
+        if ring == self.gated {
+            (self.sums.tallies_mut(slab), values)
+        } else {
+            (self.sums.ring_tally_mut(slab), &[])
+        }
+    }
+
     /// The planner offers the update to `device` in tick `tick`: its view counts it in that tick.
     pub(crate) fn offered(&mut self, tick: u32, setup: &Setup<'_>, device: u32) {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
             let slab = self.sums.slab(tick.max(self.reports_from), ring);
-            each_tally(self.sums.tallies_mut(slab), values, |t| t.offered += 1);
+            let (tallies, places) = self.tallies(slab, ring, values);
+            each_tally(tallies, places, |t| t.offered += 1);
         }
     }
 
@@ -664,9 +714,13 @@ impl ChunkOut {
         let due = self.sums.slab(d.tick.max(self.reports_from), d.ring);
         self.sums.counts[due] += sign;
         let sign = sign as i32;
-        each_tally(self.sums.tallies_mut(due), setup.tag(device).1, |t| {
-            t.report(&d, sign)
-        });
+        let values = if d.ring == self.gated {
+            setup.tag(device).1
+        } else {
+            &[]
+        };
+        let (tallies, places) = self.tallies(due, d.ring, values);
+        each_tally(tallies, places, |t| t.report(&d, sign));
     }
 }
 
@@ -684,9 +738,11 @@ pub(crate) struct Sums {
     stride: usize,
     /// `stride` tallies per slab.
     tallies: Vec<ChunkTally>,
-    /// Per slab: how many reports (taken-back ones count -1), and the truth changes.
+    /// Per slab: how many reports (taken-back ones count -1), the truth changes, and whether its
+    /// tallies per value were handed out (`tallies_mut`; else only its ring's, `ring_tally_mut`).
     counts: Vec<i64>,
     truth: Vec<Truth>,
+    per_value: Vec<bool>,
     /// Slabs read and emptied, to reuse.
     free: Vec<u32>,
 }
@@ -701,6 +757,7 @@ impl Sums {
             tallies: vec![ChunkTally::default(); stride],
             counts: vec![0],
             truth: vec![Truth::default()],
+            per_value: vec![false],
             free: Vec::new(),
         }
     }
@@ -725,6 +782,7 @@ impl Sums {
                             .resize(self.tallies.len() + self.stride, ChunkTally::default());
                         self.counts.push(0);
                         self.truth.push(Truth::default());
+                        self.per_value.push(false);
                         self.counts.len() - 1
                     }
                 };
@@ -735,16 +793,30 @@ impl Sums {
         }
     }
 
+    /// The tallies of `slab`: its ring's, then per value (see `each_tally`).
     #[inline]
     fn tallies_mut(&mut self, slab: usize) -> &mut [ChunkTally] {
-        let at = slab * self.stride;
-        self.tallies
-            .get_mut(at..at + self.stride)
-            .unwrap_or_default()
+        if let Some(per_value) = self.per_value.get_mut(slab) {
+            *per_value = true;
+        }
+        self.slab_tallies(slab, self.stride)
     }
 
-    /// Hands the reports due in `tick` from `ring` to `f` (their tallies and count), and empties
-    /// them.
+    /// Its ring's tally alone, of `slab`: the planner then reads one cache line of it, not one per
+    /// value.
+    #[inline]
+    fn ring_tally_mut(&mut self, slab: usize) -> &mut [ChunkTally] {
+        self.slab_tallies(slab, self.stride.min(1))
+    }
+
+    #[inline]
+    fn slab_tallies(&mut self, slab: usize, n: usize) -> &mut [ChunkTally] {
+        let at = slab * self.stride;
+        self.tallies.get_mut(at..at + n).unwrap_or_default()
+    }
+
+    /// Hands the reports due in `tick` from `ring` to `f` (their tallies, without those per value
+    /// if none were handed out, and their count), and empties them.
     fn take_reports(&mut self, tick: u32, ring: u8, f: impl FnOnce(&[ChunkTally], i64)) {
         let Some(place) = self.place(tick, ring) else {
             return;
@@ -752,7 +824,13 @@ impl Sums {
         let slab = self.index[place] as usize;
         if slab != 0 {
             let count = std::mem::take(&mut self.counts[slab]);
-            let tallies = self.tallies_mut(slab);
+            let per_value = self.per_value.get_mut(slab).map(std::mem::take);
+            let n = if per_value == Some(true) {
+                self.stride
+            } else {
+                self.stride.min(1)
+            };
+            let tallies = self.slab_tallies(slab, n);
             f(tallies, count);
             tallies.fill(ChunkTally::default());
         }
@@ -791,12 +869,91 @@ fn counts_of(t: &Tally, size: u64, soak: i64) -> RingCounts {
     }
 }
 
+/// Requests for a first offer: (check-in time, device), sorted.
+type Requests = Vec<(u32, u32)>;
+
+/// Devices waiting for their first offer, in order of check-in time (then id). A region's requests come
+/// after every queued one (their check-ins are later); they stay in the lists its outputs sorted, and
+/// are merged only as the planner takes them. When a ring starts, most of its devices ask within an
+/// hour: merging and copying those lists at once was a serial pass over them.
+#[derive(Default)]
+struct Queue {
+    /// Per region, its outputs' lists (none empty) and how much of each was taken.
+    regions: std::collections::VecDeque<Vec<(Requests, usize)>>,
+    /// How many requests of the first region are left.
+    left: usize,
+    /// Lists taken in full, kept to hand back to the outputs.
+    spare: Vec<Requests>,
+}
+
+impl Queue {
+    /// Queues the requests of a region's outputs, and gives each output an empty list.
+    fn push_region(&mut self, outs: &mut [ChunkOut]) {
+        let mut lists = Vec::new();
+        for out in outs {
+            if !out.requests.is_empty() {
+                let empty = self.spare.pop().unwrap_or_default();
+                lists.push((std::mem::replace(&mut out.requests, empty), 0));
+            }
+        }
+        if !lists.is_empty() {
+            if self.regions.is_empty() {
+                self.left = lists.iter().map(|(list, _)| list.len()).sum();
+            }
+            self.regions.push_back(lists);
+        }
+    }
+
+    /// Takes the next request: the least of the first region's lists' next ones.
+    fn pop_front(&mut self) -> Option<(u32, u32)> {
+        let lists = self.regions.front_mut()?;
+        let mut first: Option<(&mut usize, (u32, u32))> = None;
+        for (list, at) in lists.iter_mut() {
+            if let Some(&r) = list.get(*at)
+                && first.as_ref().is_none_or(|(_, f)| r < *f)
+            {
+                first = Some((at, r));
+            }
+        }
+        let (at, request) = first?;
+        *at += 1;
+        self.left = self.left.saturating_sub(1);
+        if self.left == 0 {
+            self.recycle();
+        }
+        Some(request)
+    }
+
+    /// Drops the first region's lists, keeping them to reuse.
+    fn recycle(&mut self) {
+        if let Some(lists) = self.regions.pop_front() {
+            for (mut list, _) in lists {
+                list.clear();
+                self.spare.push(list);
+            }
+        }
+        self.left = self.regions.front().map_or(0, |lists| {
+            lists.iter().map(|(list, at)| list.len() - at).sum()
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    fn clear(&mut self) {
+        while !self.regions.is_empty() {
+            self.recycle();
+        }
+    }
+}
+
 /// The trial's mutable world.
 struct World<'s, 'a> {
     setup: &'s Setup<'a>,
     key: RngKey,
-    partitions: Partitions,
-    effects: Effects<'s>,
+    partitions: &'s Partitions,
+    effects: &'s Effects<'s>,
     devs: Vec<Dev>,
     buckets: Vec<Vec<u32>>,
     n_ticks: u32,
@@ -812,8 +969,12 @@ struct World<'s, 'a> {
     /// Parallel regions run so far (the visits that ran past their tick, while an abort may still
     /// come, stay in the outputs: `ChunkOut::ran_ahead`).
     regions: u32,
-    /// Devices waiting for their first offer, in order of check-in time (then id).
-    queue: std::collections::VecDeque<(u32, u32)>,
+    /// Devices waiting for their first offer.
+    queue: Queue,
+    /// The ring a gate may still read per value (`NO_RING` for none): the last ring started, unless
+    /// it is the last ring or the rollout aborted. Reports of other rings count only in their ring's
+    /// tally: no gate reads their values again (and most reports are of the last ring).
+    gated: u8,
     true_done: Vec<i64>,
     true_exposed: Vec<i64>,
     /// Devices updating or verifying, in truth.
@@ -826,11 +987,10 @@ struct World<'s, 'a> {
     /// their ticks); and the output of replays (`replay_ahead`).
     outs: Vec<ChunkOut>,
     undo: ChunkOut,
+    /// Each pool thread's scratch for its visits, kept from region to region (as `outs`).
+    ctxs: Vec<DeviceCtx<'s, 'a>>,
     /// A tick's truth changes per ring, summed (`apply_truth`).
     changes: Vec<Truth>,
-    /// A region's requests for offers, merged from its outputs' sorted lists (and the buffer).
-    requests: Vec<(u32, u32)>,
-    merged: Vec<(u32, u32)>,
 }
 
 /// The tick of a time: a division by the tick's length, as a multiplication (Lemire, Kaser and Kurz,
@@ -862,6 +1022,9 @@ impl Ticks {
         }
     }
 }
+
+/// No ring (`World::gated`).
+const NO_RING: u8 = u8::MAX;
 
 /// Marks a device id in a region's list as a first offer (ids are below `fleet::MAX_DEVICES`).
 const OFFER: u32 = 1 << 31;
@@ -914,18 +1077,31 @@ impl World<'_, '_> {
     }
 
     /// The outputs of a parallel region, one per pool thread (give them back to `outs`, emptied).
+    /// Each is made by its own thread (see `par_chunks`).
     fn outputs(&mut self) -> Vec<ChunkOut> {
         let mut outs = std::mem::take(&mut self.outs);
-        let (setup, last, rings) = (self.setup, self.n_ticks, self.n_rings);
-        outs.resize_with(rayon::current_num_threads().max(1), || {
-            ChunkOut::new(setup, last, rings)
-        });
+        if outs.is_empty() {
+            let (setup, last, rings) = (self.setup, self.n_ticks, self.n_rings);
+            outs = rayon::broadcast(|_| ChunkOut::new(setup, last, rings));
+        }
         outs
     }
 
-    /// The devices filed in tick `tick`'s bucket, sorted, each once (`scratch` is a buffer).
+    /// The devices filed in tick `tick`'s bucket, by the planner and by the outputs, sorted, each
+    /// once (`scratch` is a buffer).
     fn take_bucket(&mut self, tick: u32, scratch: &mut Vec<u32>) -> Vec<u32> {
-        let mut bucket = std::mem::take(&mut self.buckets[tick as usize]);
+        let k = tick as usize;
+        let mut bucket = std::mem::take(&mut self.buckets[k]);
+        for out in &mut self.outs {
+            if let Some(filed) = out.buckets.get_mut(k) {
+                if bucket.is_empty() {
+                    bucket = std::mem::take(filed);
+                } else if !filed.is_empty() {
+                    bucket.extend_from_slice(filed);
+                    *filed = Vec::new();
+                }
+            }
+        }
         sort_ids(&mut bucket, scratch);
         bucket.dedup();
         bucket
@@ -933,7 +1109,12 @@ impl World<'_, '_> {
 
     /// Whether no device is filed after tick `tick`.
     fn nothing_after(&self, tick: u32) -> bool {
-        self.buckets[tick as usize + 1..].iter().all(Vec::is_empty)
+        let after = |buckets: &[Vec<u32>]| {
+            buckets
+                .get(tick as usize + 1..)
+                .is_none_or(|b| b.iter().all(Vec::is_empty))
+        };
+        after(&self.buckets) && self.outs.iter().all(|out| after(&out.buckets))
     }
 
     /// The bucket of an event at `when` filed in tick `tick`: the event's tick, and never this one.
@@ -965,23 +1146,27 @@ impl World<'_, '_> {
         for out in &mut outs {
             (out.reports_from, out.truth_from) = (tick, earliest);
             out.region = self.regions;
+            out.gated = self.gated;
+            // Never in this tick's bucket (see `file`).
+            out.first = earliest + 1;
         }
         {
-            let (setup, partitions, effects, ticks, key) = (
-                self.setup,
-                &self.partitions,
-                &self.effects,
-                self.ticks,
-                self.key,
-            );
-            let init = || DeviceCtx::new(setup, partitions, effects, ticks, aborted, key);
+            let setup = self.setup;
+            let mut ctxs = std::mem::take(&mut self.ctxs);
+            if ctxs.len() != outs.len() {
+                // Each made by its own thread, as the outputs.
+                let (partitions, effects, ticks, key) =
+                    (self.partitions, self.effects, self.ticks, self.key);
+                ctxs = rayon::broadcast(|_| DeviceCtx::new(setup, partitions, effects, ticks, key));
+            }
+            for ctx in &mut ctxs {
+                ctx.set_aborted(aborted);
+            }
             let process = |ctx: &mut DeviceCtx<'_, '_>,
                            ids: &[u32],
                            devs: &mut [Dev],
                            base: usize,
                            out: &mut ChunkOut| {
-                // At most one next event and one run-ahead visit per device.
-                out.next.reserve(ids.len());
                 // Devices far apart in memory: ask for the ones a few visits ahead now (and for the
                 // first few at the start of the chunk).
                 let fetch = |devs: &[Dev], k: usize| {
@@ -1008,34 +1193,31 @@ impl World<'_, '_> {
                 }
             };
             if ids.len() <= serial {
-                process(&mut init(), ids, &mut self.devs, 0, &mut outs[0]);
-                outs[0].requests.sort_unstable();
+                let mine = rayon::current_thread_index().unwrap_or(0);
+                if let (Some(ctx), Some(out)) = (ctxs.get_mut(mine), outs.get_mut(mine)) {
+                    process(ctx, ids, &mut self.devs, 0, out);
+                    out.requests.sort_unstable();
+                }
             } else {
                 self.warm.release();
                 par_chunks(
                     ids,
                     setup.min_chunk,
                     &mut self.devs,
-                    &init,
+                    &mut ctxs,
                     &process,
                     &mut outs,
                 );
                 self.warm.keep();
             }
+            self.ctxs = ctxs;
         }
-        let mut requests = std::mem::take(&mut self.requests);
+        self.queue.push_region(&mut outs);
         for out in &mut outs {
-            for &(when, d) in &out.next {
-                self.file(when, d, earliest);
-            }
-            merge_into(&mut requests, &out.requests, &mut self.merged);
             self.latest = self.latest.max(out.latest);
             self.take(out);
         }
         self.outs = outs;
-        // Requests made in this tick come after every queued one (their check-ins are later).
-        self.queue.extend(requests.drain(..));
-        self.requests = requests;
         // Only visits that ran past the end of this tick can be undone by an abort.
         for out in &mut self.outs {
             out.ahead.prune(tick);
@@ -1108,10 +1290,9 @@ impl World<'_, '_> {
         let mut replayed = Vec::new();
         let mut ctx = DeviceCtx::new(
             self.setup,
-            &self.partitions,
-            &self.effects,
+            self.partitions,
+            self.effects,
             self.ticks,
-            false,
             self.key,
         );
         let visit = |ctx: &mut DeviceCtx<'_, '_>, a: &Ahead, dev: &mut Dev, out: &mut ChunkOut| {
@@ -1136,7 +1317,6 @@ impl World<'_, '_> {
             debug_assert_eq!(again, self.devs[a.id as usize], "a replay differs");
             replayed.push((a.id, now, a.tick));
         }
-        undo.next.clear();
         undo.ahead.clear();
         undo.requests.clear();
         self.take(&mut undo);
@@ -1160,17 +1340,21 @@ impl World<'_, '_> {
         }
         for (k, mut ids) in stale {
             ids.sort_unstable();
-            // Each filing once: the one just made for a device whose next event is in the same
-            // bucket stays.
-            let bucket = &mut self.buckets[k];
+            // One filing less of each: the one just made for a device whose next event is in the
+            // same bucket stays (a bucket is taken as a set, so which list loses it does not matter).
             let mut seen = vec![false; ids.len()];
-            bucket.retain(|d| match ids.binary_search(d) {
-                Ok(i) if !seen[i] => {
-                    seen[i] = true;
-                    false
+            let lists = self.outs.iter_mut().map(|out| &mut out.buckets);
+            for buckets in lists.chain([&mut self.buckets]) {
+                if let Some(bucket) = buckets.get_mut(k) {
+                    bucket.retain(|d| match ids.binary_search(d) {
+                        Ok(i) if !seen[i] => {
+                            seen[i] = true;
+                            false
+                        }
+                        _ => true,
+                    });
                 }
-                _ => true,
-            });
+            }
         }
         // Every visit that ran to `cut` or later now ends before it.
         self.latest = self.latest.min(cut.saturating_sub(1));
@@ -1185,11 +1369,13 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let n_ticks = horizon.div_ceil(step) + 1;
     let n_rings = pop.ring_devices.len();
     let key = RngKey::new(setup.seed, trial);
+    let partitions = Partitions::generate(setup.fleet, setup.seed, trial, horizon);
+    let effects = Effects::new(setup, scenario);
     let mut w = World {
         setup,
         key,
-        partitions: Partitions::generate(setup.fleet, setup.seed, trial, horizon),
-        effects: Effects::new(setup, scenario),
+        partitions: &partitions,
+        effects: &effects,
         devs: setup.devices(),
         buckets: vec![Vec::new(); n_ticks as usize + 1],
         n_ticks,
@@ -1198,7 +1384,8 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         outstanding: 0,
         latest: 0,
         regions: 0,
-        queue: std::collections::VecDeque::new(),
+        queue: Queue::default(),
+        gated: NO_RING,
         true_done: vec![0; n_rings],
         true_exposed: vec![0; n_rings],
         in_progress: 0,
@@ -1206,14 +1393,19 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         events: 0,
         warm: Warm::default(),
         outs: Vec::new(),
-        undo: ChunkOut::new(setup, n_ticks, n_rings),
+        ctxs: Vec::new(),
+        // Replays file nothing: their devices are filed anew (`replay_ahead`).
+        undo: ChunkOut {
+            buckets: Vec::new(),
+            ..ChunkOut::new(setup, n_ticks, n_rings)
+        },
         changes: Vec::new(),
-        requests: Vec::new(),
-        merged: Vec::new(),
     };
     let mut views: Vec<View> = vec![View::new(&setup.per_values); n_rings];
     let mut started: Vec<Option<u32>> = vec![None; n_rings];
-    let mut offer_times: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
+    // The times of the offers in the rate's window, as (time, how many), oldest first, and how many.
+    let mut offer_times: std::collections::VecDeque<(u32, u32)> = std::collections::VecDeque::new();
+    let mut in_window: u32 = 0;
     let mut aborted: Option<(usize, u32, String)> = None;
     let mut time_to_full: Option<u32> = None;
     let mut timeline: Vec<RingTimeline> = vec![RingTimeline::default(); n_rings];
@@ -1228,33 +1420,35 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     let start_ring = |w: &mut World<'_, '_>, r: usize, t: u32, tick: u32| {
         // A ring starting is progress: its devices are about to check in.
         w.last_progress = tick;
+        w.gated = match u8::try_from(r) {
+            Ok(ring) if r + 1 < n_rings => ring,
+            _ => NO_RING,
+        };
         // Each device draws its first check-in from its own stream: in parallel, filed in order.
         let schedule =
             |_: &mut (), ids: &[u32], devs: &mut [Dev], base: usize, out: &mut ChunkOut| {
-                out.next.reserve(ids.len());
                 for &d in ids {
                     let poll = setup.fleet.classes[setup.pop.class_of(d as usize)].poll_every;
                     let dev = &mut devs[d as usize - base];
                     dev.schedule_checkin(&key, d, poll, t);
-                    out.next.push((dev.next_time(), d));
+                    out.file(dev.next_time(), d);
                 }
             };
         let ids = &setup.pop.ring_devices[r];
         let mut outs = w.outputs();
+        for out in &mut outs {
+            // The first ring starts at tick 0 and files its devices from tick 0 on.
+            out.first = if t == 0 { 0 } else { tick + 1 };
+        }
         par_chunks(
             ids,
             setup.min_chunk,
             &mut w.devs,
-            &|| (),
+            &mut vec![(); outs.len()],
             &schedule,
             &mut outs,
         );
         for out in &mut outs {
-            for &(when, d) in &out.next {
-                // The first ring starts at tick 0 and files its devices from tick 0 on.
-                let first = if t == 0 { 0 } else { tick + 1 };
-                w.file_from(when, d, first);
-            }
             out.reset();
         }
         w.outs = outs;
@@ -1324,19 +1518,29 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 })
                 .sum();
             let mut granted = Vec::new();
-            while let Some(&(t, d)) = w.queue.front() {
-                while offer_times.front().is_some_and(|&o| o + rate_per <= t1) {
+            loop {
+                while let Some(&(o, n)) = offer_times.front()
+                    && o + rate_per <= t1
+                {
                     offer_times.pop_front();
+                    in_window -= n;
                 }
-                if (offer_times.len() as u32) >= rate || in_flight >= in_flight_limit {
+                if in_window >= rate || in_flight >= in_flight_limit {
                     break;
                 }
-                w.queue.pop_front();
-                offer_times.push_back(t1.max(t));
+                let Some((t, d)) = w.queue.pop_front() else {
+                    break;
+                };
+                let at = t1.max(t);
+                match offer_times.back_mut() {
+                    Some((o, n)) if *o == at => *n += 1,
+                    _ => offer_times.push_back((at, 1)),
+                }
+                in_window += 1;
                 in_flight += 1;
                 granted.push(d);
             }
-            granted.sort_unstable();
+            sort_ids(&mut granted, &mut scratch);
             if !granted.is_empty() {
                 w.last_progress = tick;
             }
@@ -1416,6 +1620,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                                 .cloned()
                                 .unwrap_or_else(|| "abort".to_string());
                             aborted = Some((last, t1, reason));
+                            w.gated = NO_RING;
                             w.queue.clear();
                             w.replay_ahead(tick, t1);
                             // Every device of a started ring hears the abort at its next check-in.
@@ -1467,21 +1672,14 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         }
     }
 
-    // Final counts, true state.
-    let mut counts = Counts::default();
-    for dev in &w.devs {
-        counts.exposed += u64::from(dev.exposed());
-        counts.affected += u64::from(dev.affected());
-        match dev.truth() {
-            Status::Bricked => counts.bricked += 1,
-            Status::RolledBack => counts.rolled_back += 1,
-            Status::Failed => counts.failed += 1,
-            Status::Succeeded => counts.succeeded += 1,
-            Status::Denied => counts.denied += 1,
-            Status::Offline => counts.offline += 1,
-            _ => {}
-        }
-    }
+    // Final counts, true state: sums of integers, in parallel.
+    let counts = {
+        use rayon::prelude::*;
+        w.devs
+            .par_chunks(1 << 14)
+            .map(count)
+            .reduce(Counts::default, add_counts)
+    };
     let outcome = match &aborted {
         Some((ring, at, by)) => Outcome::Aborted {
             ring: setup.schema.rings.get(*ring).cloned().unwrap_or_default(),
@@ -1504,33 +1702,30 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     }
 }
 
-/// `sorted` and `more` (both sorted) as one sorted list in `sorted` (`scratch` is the buffer).
-fn merge_into<T: Copy + Ord>(sorted: &mut Vec<T>, more: &[T], scratch: &mut Vec<T>) {
-    if more.is_empty() {
-        return;
+/// Sorts device ids: by comparisons when there are very few, else by radix (in linear time), 8 bits
+/// a pass, or 11 for long lists (`scratch` is the second buffer). The planner sorts a tick's offers
+/// (a few hundred) and its bucket at every tick.
+fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
+    if ids.len() <= SMALL_SORT {
+        ids.sort_unstable();
+    } else if ids.len() <= RADIX_SORT {
+        radix_sort::<8, 256>(ids, scratch);
+    } else {
+        radix_sort::<11, 2048>(ids, scratch);
     }
-    if sorted.last().is_none_or(|last| *last <= more[0]) {
-        sorted.extend_from_slice(more);
-        return;
-    }
-    merge(sorted, more, scratch, |x| x);
-    std::mem::swap(sorted, scratch);
 }
 
-/// Sorts device ids: by comparisons when there are few, else by radix, 11 bits a pass (`scratch`
-/// is the second buffer).
-fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
-    const BITS: u32 = 11;
-    if ids.len() <= RADIX_SORT {
-        ids.sort_unstable();
-        return;
-    }
+/// Least significant digit first, `BITS` bits a pass (`DIGITS` is `2^BITS`), over the bits the ids
+/// use.
+fn radix_sort<const BITS: u32, const DIGITS: usize>(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
+    const { assert!(DIGITS == 1 << BITS) };
     let top = ids.iter().fold(0, |a, &b| a | b);
+    let digit = |id: u32, shift: u32| (id >> shift) as usize & (DIGITS - 1);
     let mut shift = 0;
     while shift < u32::BITS && top >> shift != 0 {
-        let mut counts = [0usize; 1 << BITS];
+        let mut counts = [0usize; DIGITS];
         for &id in ids.iter() {
-            counts[(id >> shift) as usize & ((1 << BITS) - 1)] += 1;
+            counts[digit(id, shift)] += 1;
         }
         let mut sum = 0;
         for c in counts.iter_mut() {
@@ -1539,7 +1734,7 @@ fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
         scratch.clear();
         scratch.resize(ids.len(), 0);
         for &id in ids.iter() {
-            let slot = &mut counts[(id >> shift) as usize & ((1 << BITS) - 1)];
+            let slot = &mut counts[digit(id, shift)];
             scratch[*slot] = id;
             *slot += 1;
         }
@@ -1551,16 +1746,52 @@ fn sort_ids(ids: &mut Vec<u32>, scratch: &mut Vec<u32>) {
 /// What a chunk runs: its device ids, their `Dev`s (indexed from the offset) and the offset.
 type ChunkFn<'a, C> = dyn Fn(&mut C, &[u32], &mut [Dev], usize, &mut ChunkOut) + Sync + 'a;
 
+/// The true state of `devs`, counted.
+fn count(devs: &[Dev]) -> Counts {
+    let mut counts = Counts::default();
+    for dev in devs {
+        counts.exposed += u64::from(dev.exposed());
+        counts.affected += u64::from(dev.affected());
+        match dev.truth() {
+            Status::Bricked => counts.bricked += 1,
+            Status::RolledBack => counts.rolled_back += 1,
+            Status::Failed => counts.failed += 1,
+            Status::Succeeded => counts.succeeded += 1,
+            Status::Denied => counts.denied += 1,
+            Status::Offline => counts.offline += 1,
+            _ => {}
+        }
+    }
+    counts
+}
+
+fn add_counts(a: Counts, b: Counts) -> Counts {
+    Counts {
+        exposed: a.exposed + b.exposed,
+        affected: a.affected + b.affected,
+        bricked: a.bricked + b.bricked,
+        rolled_back: a.rolled_back + b.rolled_back,
+        failed: a.failed + b.failed,
+        succeeded: a.succeeded + b.succeeded,
+        denied: a.denied + b.denied,
+        offline: a.offline + b.offline,
+    }
+}
+
 /// Processes sorted device ids in parallel: each of the pool's threads claims chunks of what is left
-/// (each chunk owning a disjoint slice of `devs`) until nothing is, with its own scratch (`init`) and
-/// output. A claim takes a share of what is left, at least `min_chunk` ids: large chunks first, small
+/// (each chunk owning a disjoint slice of `devs`) until nothing is, with its own scratch and output
+/// (`scratch` and `outs`, one each per thread, by the pool's thread index). Thread `i` always works with
+/// the `i`th, which it made itself: what one thread writes at every event is then neither in the other
+/// thread's cache nor next to what the other writes (two small buffers made one after the other by one
+/// thread lie side by side, and sharing a cache line between two threads that both write it costs more
+/// than the work). A claim takes a share of what is left, at least `min_chunk` ids: large chunks first, small
 /// ones at the end, so that the threads finish together. Which thread ran which device shows in
 /// nothing: what the outputs hold is summed, or sorted, before it is used.
-fn par_chunks<C>(
+fn par_chunks<C: Send>(
     ids: &[u32],
     min_chunk: usize,
     devs: &mut [Dev],
-    init: &(dyn Fn() -> C + Sync),
+    scratch: &mut [C],
     process: &ChunkFn<'_, C>,
     outs: &mut [ChunkOut],
 ) {
@@ -1590,22 +1821,26 @@ fn par_chunks<C>(
         };
         Some((head, mine, base))
     };
-    let work = |out: &mut ChunkOut| {
-        let mut scratch = init();
+    let work = |(out, scratch): (&mut ChunkOut, &mut C)| {
         while let Some((ids, devs, base)) = claim() {
-            process(&mut scratch, ids, devs, base, out);
+            process(scratch, ids, devs, base, out);
         }
         // Each thread sorts its own requests for offers: the planner merges sorted lists.
         out.requests.sort_unstable();
     };
-    rayon::scope(|s| {
-        let Some((mine, others)) = outs.split_first_mut() else {
-            return;
-        };
-        for out in others {
-            s.spawn(|_| work(out));
+    let each: Vec<_> = outs
+        .iter_mut()
+        .zip(scratch)
+        .map(std::sync::Mutex::new)
+        .collect();
+    rayon::broadcast(|thread| {
+        if let Some(mine) = each.get(thread.index()) {
+            let mut mine = mine
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (out, scratch) = &mut *mine;
+            work((out, scratch));
         }
-        work(mine);
     });
 }
 
@@ -1701,6 +1936,10 @@ mod tests {
         let mut rng = crate::rng::Stream(7);
         for (n, top) in [
             (10u64, 100u64),
+            // By 8 bits a pass: a tick's offers, ids of up to 32 bits, few distinct values.
+            (200, 1 << 20),
+            (65, 1 << 32),
+            (2048, 300),
             (5000, 1 << 20),
             (70_000, 1 << 21),
             (3000, 1 << 32),
@@ -1792,22 +2031,43 @@ mod tests {
     }
 
     #[test]
-    fn requests_merge_as_they_sort() {
+    fn the_queue_gives_the_regions_in_turn_each_merged() {
         let mut rng = crate::rng::Stream(5);
-        for n in [0, 1, 7, 300] {
-            let mut all = Vec::new();
-            let mut merged = Vec::new();
-            for _ in 0..3 {
-                let mut part: Vec<(u32, u32)> = (0..n)
+        let mut queue = Queue::default();
+        let (mut expected, mut got) = (Vec::new(), Vec::new());
+        let take = |queue: &mut Queue, n: usize, got: &mut Vec<(u32, u32)>| {
+            for _ in 0..n {
+                let Some(r) = queue.pop_front() else { break };
+                got.push(r);
+            }
+        };
+        for n in [0, 1, 7, 300, 0, 2, 40] {
+            let mut outs = [ChunkOut::dry(), ChunkOut::dry(), ChunkOut::dry()];
+            let mut region = Vec::new();
+            for (k, out) in outs.iter_mut().enumerate() {
+                // Outputs with nothing to ask, and lists of different lengths.
+                out.requests = (0..n * k)
                     .map(|_| ((rng.next_u64() % 50) as u32, (rng.next_u64() % 1000) as u32))
                     .collect();
-                part.sort_unstable();
-                all.extend_from_slice(&part);
-                merge_into(&mut merged, &part, &mut Vec::new());
+                out.requests.sort_unstable();
+                region.extend_from_slice(&out.requests);
             }
-            all.sort_unstable();
-            assert_eq!(merged, all, "{n} a part");
+            region.sort_unstable();
+            expected.extend(region);
+            queue.push_region(&mut outs);
+            assert!(outs.iter().all(|out| out.requests.is_empty()));
+            // Some taken between regions, and lists reused.
+            take(&mut queue, 5, &mut got);
         }
+        take(&mut queue, usize::MAX, &mut got);
+        assert_eq!(got, expected);
+        assert!(queue.is_empty() && queue.pop_front().is_none());
+        let mut outs = [ChunkOut::dry()];
+        outs[0].requests = vec![(1, 2), (3, 4)];
+        queue.push_region(&mut outs);
+        assert!(!queue.is_empty());
+        queue.clear();
+        assert!(queue.is_empty() && queue.pop_front().is_none());
     }
 
     #[test]
