@@ -60,6 +60,10 @@ const CHUNKS: usize = 16;
 /// longer than `RADIX_SORT` 11 bits a pass.
 const SMALL_SORT: usize = 64;
 const RADIX_SORT: usize = 1 << 11;
+/// Emptied lists of device ids kept to file in (each output keeps up to half as many), and the
+/// longest kept.
+const SPARE_LISTS: usize = 64;
+const SPARE_LEN: usize = 1 << 12;
 /// How many devices ahead a chunk prefetches.
 const PREFETCH: usize = 4;
 /// The planner's view counts a silent device as bricked after this long.
@@ -538,6 +542,8 @@ pub(crate) struct ChunkOut {
     /// planner's own (`World::take_bucket`): each thread files the devices it ran, in parallel. No
     /// list for an output that files nothing (replays).
     buckets: Vec<Vec<u32>>,
+    /// Emptied lists to file in (`World::recycle`): a tick's list does not start from nothing.
+    spare: Vec<Vec<u32>>,
     /// The region's first tick to file in (`World::bucket_from`).
     first: u32,
     ticks: Ticks,
@@ -578,6 +584,7 @@ impl ChunkOut {
             truth_from: 0,
             requests: Vec::new(),
             buckets: Vec::new(),
+            spare: Vec::new(),
             first: 0,
             ticks: Ticks::new(1),
             gated: NO_RING,
@@ -623,6 +630,11 @@ impl ChunkOut {
             .min(last)
             .max(self.first as usize);
         if let Some(bucket) = self.buckets.get_mut(k) {
+            if bucket.capacity() == 0
+                && let Some(list) = self.spare.pop()
+            {
+                *bucket = list;
+            }
             bucket.push(device);
         }
     }
@@ -956,6 +968,8 @@ struct World<'s, 'a> {
     effects: &'s Effects<'s>,
     devs: Vec<Dev>,
     buckets: Vec<Vec<u32>>,
+    /// Emptied lists of ids, handed to the outputs to file in (`recycle`).
+    spare: Vec<Vec<u32>>,
     n_ticks: u32,
     /// The tick's length, and the tick of a time.
     ticks: Ticks,
@@ -1035,6 +1049,15 @@ fn id_of(entry: u32) -> u32 {
     entry & !OFFER
 }
 
+/// Keeps `list`, emptied, in `spare` (up to `SPARE_LISTS` lists, none longer than `SPARE_LEN`: the
+/// few long ones of a ring's start are not kept).
+fn keep_list(spare: &mut Vec<Vec<u32>>, mut list: Vec<u32>) {
+    if (1..=SPARE_LEN).contains(&list.capacity()) && spare.len() < SPARE_LISTS {
+        list.clear();
+        spare.push(list);
+    }
+}
+
 /// `events` and `offers` (sorted, distinct, no device in both) as one sorted list, the offers marked.
 fn with_offers(events: &[u32], offers: &[u32], merged: &mut Vec<u32>) {
     merge(events, offers, merged, |d| d | OFFER);
@@ -1095,16 +1118,21 @@ impl World<'_, '_> {
         for out in &mut self.outs {
             if let Some(filed) = out.buckets.get_mut(k) {
                 if bucket.is_empty() {
-                    bucket = std::mem::take(filed);
-                } else if !filed.is_empty() {
+                    std::mem::swap(&mut bucket, filed);
+                } else {
                     bucket.extend_from_slice(filed);
-                    *filed = Vec::new();
                 }
+                keep_list(&mut self.spare, std::mem::take(filed));
             }
         }
         sort_ids(&mut bucket, scratch);
         bucket.dedup();
         bucket
+    }
+
+    /// Keeps an emptied list (a bucket taken) for the outputs to file in.
+    fn recycle(&mut self, list: Vec<u32>) {
+        keep_list(&mut self.spare, list);
     }
 
     /// Whether no device is filed after tick `tick`.
@@ -1144,6 +1172,11 @@ impl World<'_, '_> {
         let mut outs = self.outputs();
         self.regions += 1;
         for out in &mut outs {
+            while out.spare.len() < SPARE_LISTS / 2
+                && let Some(list) = self.spare.pop()
+            {
+                out.spare.push(list);
+            }
             (out.reports_from, out.truth_from) = (tick, earliest);
             out.region = self.regions;
             out.gated = self.gated;
@@ -1378,6 +1411,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         effects: &effects,
         devs: setup.devices(),
         buckets: vec![Vec::new(); n_ticks as usize + 1],
+        spare: Vec::new(),
         n_ticks,
         ticks: Ticks::new(step),
         n_rings,
@@ -1481,6 +1515,9 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
     // Offers left for the next tick's parallel region (step 2), and that region's list.
     let mut carried: Vec<u32> = Vec::new();
     let mut merged: Vec<u32> = Vec::new();
+    // A tick's offers, and marked for their own region (buffers).
+    let mut granted: Vec<u32> = Vec::new();
+    let mut offers: Vec<u32> = Vec::new();
 
     for tick in 0..n_ticks {
         let t0 = tick * step;
@@ -1493,10 +1530,12 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
         let bucket = w.take_bucket(tick, &mut scratch);
         if carried.is_empty() {
             w.run(&bucket, tick, tick, aborted.is_some(), setup.serial_limit);
+            w.recycle(bucket);
         } else {
             with_offers(&bucket, &carried, &mut merged);
             carried.clear();
             w.run(&merged, tick, tick - 1, false, setup.serial_limit / 8);
+            w.recycle(bucket);
             // An offer's events in this tick that did not run ahead (none, mostly).
             loop {
                 let late = w.take_bucket(tick, &mut scratch);
@@ -1504,30 +1543,31 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                     break;
                 }
                 w.run(&late, tick, tick, false, setup.serial_limit);
+                w.recycle(late);
             }
             end_of_tick(&mut w, &views, &mut timeline, tick - 1);
         }
 
         // 2. Offers, in order of check-in time, within the rate and in-flight limits.
         if aborted.is_none() && !w.queue.is_empty() {
-            let mut in_flight: i64 = views
+            let in_flight: i64 = views
                 .iter()
                 .map(|v| {
                     v.all.counts[Status::Updating as usize]
                         + v.all.counts[Status::Verifying as usize]
                 })
                 .sum();
-            let mut granted = Vec::new();
-            loop {
-                while let Some(&(o, n)) = offer_times.front()
-                    && o + rate_per <= t1
-                {
-                    offer_times.pop_front();
-                    in_window -= n;
-                }
-                if in_window >= rate || in_flight >= in_flight_limit {
-                    break;
-                }
+            while let Some(&(o, n)) = offer_times.front()
+                && o + rate_per <= t1
+            {
+                offer_times.pop_front();
+                in_window -= n;
+            }
+            // Each offer takes one place in the rate's window and one in flight.
+            let room = u64::from(rate.saturating_sub(in_window))
+                .min(u64::try_from(in_flight_limit.saturating_sub(in_flight)).unwrap_or(0));
+            granted.clear();
+            for _ in 0..room {
                 let Some((t, d)) = w.queue.pop_front() else {
                     break;
                 };
@@ -1537,7 +1577,6 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                     _ => offer_times.push_back((at, 1)),
                 }
                 in_window += 1;
-                in_flight += 1;
                 granted.push(d);
             }
             sort_ids(&mut granted, &mut scratch);
@@ -1553,9 +1592,11 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             // what they report is due in the next tick at the earliest.
             let last_tick = t1 >= end || tick + 1 >= n_ticks;
             if time_to_full.is_some() && setup.lookahead && !last_tick && !granted.is_empty() {
-                carried = granted;
+                // (`carried` is empty: its buffer is the next tick's `granted`.)
+                std::mem::swap(&mut carried, &mut granted);
             } else {
-                let offers: Vec<u32> = granted.iter().map(|&d| d | OFFER).collect();
+                offers.clear();
+                offers.extend(granted.iter().map(|&d| d | OFFER));
                 w.run(&offers, tick, tick, false, setup.serial_limit / 8);
             }
         }
