@@ -303,8 +303,8 @@ impl<'a> Setup<'a> {
 /// none, which are set with the record's fixed part (`DeviceCtx::record`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Dynamic {
-    /// With their distributions (a copy, read without going through the class).
-    pub draw: Vec<(usize, crate::input::dist::FieldDist)>,
+    /// With their samplers (read without going through the class).
+    pub draw: Vec<(usize, crate::input::dist::Sampler)>,
     pub fixed: Vec<(usize, Option<u64>)>,
 }
 
@@ -317,7 +317,7 @@ impl Dynamic {
             };
             match dist.without_drawing() {
                 Some(value) => d.fixed.push((f, value)),
-                None => d.draw.push((f, dist.clone())),
+                None => d.draw.push((f, dist.sampler())),
             }
         }
         d

@@ -163,6 +163,61 @@ impl FieldDist {
     }
 }
 
+/// A field's distribution made ready for drawing over and over (a dynamic field, at every record): the
+/// usual forms with their options settled in advance, so that a draw dispatches once instead of on the
+/// distribution, the missing probability, the clamps and the encoding in turn. It draws exactly what
+/// `FieldDist::sample` draws, bit for bit (`tests::samplers_draw_as_their_distributions`).
+#[derive(Clone, Debug)]
+pub enum Sampler {
+    /// A normal float, never missing nor clamped.
+    NormalFloat(Normal<f64>),
+    /// A Poisson integer, never missing nor clamped.
+    PoissonInt(Poisson<f64>),
+    /// A beta percentage (drawn from two gammas), never missing nor clamped.
+    BetaRatioPercent(Gamma<f64>, Gamma<f64>),
+    /// A weighted choice, never missing.
+    Choice(Vec<u64>, Vec<f64>),
+    /// A boolean, never missing.
+    Bernoulli(Bernoulli),
+    /// Any other form: `FieldDist::sample`.
+    General(FieldDist),
+}
+
+impl FieldDist {
+    /// The sampler that draws as this distribution does.
+    pub fn sampler(&self) -> Sampler {
+        let plain = self.missing <= 0.0 && self.min.is_none() && self.max.is_none();
+        match (&self.dist, self.encode) {
+            (Dist::Normal(d), Encode::Float) if plain => Sampler::NormalFloat(*d),
+            (Dist::Poisson(d), Encode::Int) if plain => Sampler::PoissonInt(*d),
+            (Dist::BetaRatio(x, y), Encode::Percent) if plain => Sampler::BetaRatioPercent(*x, *y),
+            (Dist::Choice(values, cumulative), _) if self.missing <= 0.0 => {
+                Sampler::Choice(values.clone(), cumulative.clone())
+            }
+            (Dist::Bernoulli(d), _) if self.missing <= 0.0 => Sampler::Bernoulli(*d),
+            _ => Sampler::General(self.clone()),
+        }
+    }
+}
+
+impl Sampler {
+    /// One value as slot bits, or `None` when it comes out missing: `FieldDist::sample`.
+    #[inline(always)]
+    pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
+        Some(match self {
+            Sampler::NormalFloat(d) => d.sample(rng).to_bits(),
+            Sampler::PoissonInt(d) => round_to_i64(d.sample(rng)) as u64,
+            Sampler::BetaRatioPercent(x, y) => {
+                let x = x.sample(rng);
+                (x / (x + y.sample(rng))).clamp(0.0, 1.0).to_bits()
+            }
+            Sampler::Choice(values, cumulative) => choose(values, cumulative, rng),
+            Sampler::Bernoulli(d) => u64::from(d.sample(rng)),
+            Sampler::General(d) => return d.sample(rng),
+        })
+    }
+}
+
 /// `x.round() as i64` (halves away from zero; `as` saturates: huge values clamp to the i64 range, NaN
 /// becomes 0) without a call to the math library: `f64::round` is one on x86-64's baseline.
 #[inline]
@@ -669,6 +724,60 @@ mod tests {
         let spec = toml::Value::Array(vec![0.5.into(), 2.0.into()]);
         let dist = parser.numeric("beta", &spec, &span).expect("valid shapes");
         assert!(matches!(dist, Dist::Beta(_)));
+    }
+
+    #[test]
+    fn samplers_draw_as_their_distributions() {
+        use crate::schema::FieldType;
+        #[derive(serde::Deserialize)]
+        struct Spec {
+            x: toml::Spanned<toml::Value>,
+        }
+        let parser = super::Parser {
+            file: super::FileKind::Fleet,
+        };
+        let phase = FieldType::Enum(
+            "phase".into(),
+            ["idle", "active", "critical"].map(String::from).to_vec(),
+        );
+        // (type, distribution, whether it has a sampler of its own)
+        let cases = [
+            (FieldType::Float, "{ normal = [45.0, 8.0], dynamic = true }", true),
+            (FieldType::Int, "{ poisson = 0.05, dynamic = true }", true),
+            (FieldType::Int, "{ poisson = 30.0 }", true),
+            (FieldType::Percent, "{ beta = [6.0, 2.0] }", true),
+            (phase.clone(), "{ idle = 0.85, active = 0.12, critical = 0.03 }", true),
+            (FieldType::Bool, "{ \"true\" = 0.999, \"false\" = 0.001 }", true),
+            (FieldType::Bool, "{ bernoulli = 0.25 }", true),
+            // Clamped, missing, or encoded otherwise: the general path.
+            (FieldType::Float, "{ normal = [120.0, 25.0], min = 20.0 }", false),
+            (FieldType::Float, "{ normal = [-66.0, 8.0], max = -30.0, missing = 0.02 }", false),
+            (FieldType::Int, "{ normal = [3.0, 2.0] }", false),
+            (FieldType::Int, "{ poisson = 2.0, missing = 0.5 }", false),
+            (FieldType::Float, "{ beta = [6.0, 2.0] }", false),
+            (FieldType::Percent, "{ beta = [6.0, 2.0], max = 0.9 }", false),
+            (phase, "{ idle = 0.5, active = 0.5, missing = 0.1 }", false),
+            (FieldType::Float, "{ uniform = [0.0, 1.0] }", false),
+            (FieldType::Duration, "{ lognormal = [4.6, 0.7] }", false),
+        ];
+        for (k, (ty, spec, special)) in cases.into_iter().enumerate() {
+            let spec: Spec = toml::from_str(&format!("x = {spec}")).expect("valid toml");
+            let field = parser
+                .field("x", &ty, true, &spec.x)
+                .expect("a valid distribution");
+            let sampler = field.sampler();
+            assert_eq!(
+                !matches!(sampler, super::Sampler::General(_)),
+                special,
+                "{spec:?}",
+                spec = spec.x.get_ref()
+            );
+            let (mut a, mut b) = (crate::rng::Stream(k as u64), crate::rng::Stream(k as u64));
+            for _ in 0..20_000 {
+                assert_eq!(sampler.sample(&mut a), field.sample(&mut b));
+            }
+            assert_eq!(a, b, "the same draws from the stream");
+        }
     }
 
     #[test]
