@@ -742,20 +742,44 @@ mod tests {
         );
         // (type, distribution, whether it has a sampler of its own)
         let cases = [
-            (FieldType::Float, "{ normal = [45.0, 8.0], dynamic = true }", true),
+            (
+                FieldType::Float,
+                "{ normal = [45.0, 8.0], dynamic = true }",
+                true,
+            ),
             (FieldType::Int, "{ poisson = 0.05, dynamic = true }", true),
             (FieldType::Int, "{ poisson = 30.0 }", true),
             (FieldType::Percent, "{ beta = [6.0, 2.0] }", true),
-            (phase.clone(), "{ idle = 0.85, active = 0.12, critical = 0.03 }", true),
-            (FieldType::Bool, "{ \"true\" = 0.999, \"false\" = 0.001 }", true),
+            (
+                phase.clone(),
+                "{ idle = 0.85, active = 0.12, critical = 0.03 }",
+                true,
+            ),
+            (
+                FieldType::Bool,
+                "{ \"true\" = 0.999, \"false\" = 0.001 }",
+                true,
+            ),
             (FieldType::Bool, "{ bernoulli = 0.25 }", true),
             // Clamped, missing, or encoded otherwise: the general path.
-            (FieldType::Float, "{ normal = [120.0, 25.0], min = 20.0 }", false),
-            (FieldType::Float, "{ normal = [-66.0, 8.0], max = -30.0, missing = 0.02 }", false),
+            (
+                FieldType::Float,
+                "{ normal = [120.0, 25.0], min = 20.0 }",
+                false,
+            ),
+            (
+                FieldType::Float,
+                "{ normal = [-66.0, 8.0], max = -30.0, missing = 0.02 }",
+                false,
+            ),
             (FieldType::Int, "{ normal = [3.0, 2.0] }", false),
             (FieldType::Int, "{ poisson = 2.0, missing = 0.5 }", false),
             (FieldType::Float, "{ beta = [6.0, 2.0] }", false),
-            (FieldType::Percent, "{ beta = [6.0, 2.0], max = 0.9 }", false),
+            (
+                FieldType::Percent,
+                "{ beta = [6.0, 2.0], max = 0.9 }",
+                false,
+            ),
             (phase, "{ idle = 0.5, active = 0.5, missing = 0.1 }", false),
             (FieldType::Float, "{ uniform = [0.0, 1.0] }", false),
             (FieldType::Duration, "{ lognormal = [4.6, 0.7] }", false),
