@@ -339,7 +339,7 @@ enum On<'d> {
 }
 
 /// Which evaluation a record is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 enum Kind {
     /// Rails and constraints, at a check-in.
@@ -349,7 +349,7 @@ enum Kind {
 }
 
 /// What the fixed part of a record depends on (see `DeviceCtx::record`).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Fixed {
     id: u32,
     kind: Kind,
@@ -1044,7 +1044,17 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
             t = next;
             self.start_event(t, out);
             if self.fixed.is_some() {
-                // Still the record's fixed part (see `record`).
+                // Still the record's fixed part (see `record`): a check that issued no action changed
+                // none of what it depends on.
+                debug_assert_eq!(
+                    self.fixed,
+                    Some(Fixed {
+                        id,
+                        kind: Kind::Health,
+                        on_new: dev.on_new(),
+                        offered: dev.has(OFFERED),
+                    })
+                );
                 copy_words(&mut self.missing, &self.fixed_missing);
                 self.draw(t, Kind::Health);
             } else {

@@ -546,7 +546,6 @@ pub(crate) struct ChunkOut {
     spare: Vec<Vec<u32>>,
     /// The region's first tick to file in (`World::bucket_from`).
     first: u32,
-    ticks: Ticks,
     /// The ring whose reports count per value too (`World::gated`).
     gated: u8,
     pub events: i64,
@@ -566,13 +565,11 @@ pub(crate) struct ChunkOut {
 impl ChunkOut {
     /// An output whose sums cover ticks `0..=last` (later ones count in `last`) of `rings` rings.
     pub(crate) fn new(setup: &Setup<'_>, last: u32, rings: usize) -> ChunkOut {
-        let ticks = Ticks::new(setup.gate_interval);
         ChunkOut {
             buckets: vec![Vec::new(); last as usize + 1],
-            ticks,
             ..ChunkOut::with(
                 Sums::new(setup.tally_stride, last, rings),
-                Expiry::new(ticks, last),
+                Expiry::new(Ticks::new(setup.gate_interval), last),
             )
         }
     }
@@ -586,7 +583,6 @@ impl ChunkOut {
             buckets: Vec::new(),
             spare: Vec::new(),
             first: 0,
-            ticks: Ticks::new(1),
             gated: NO_RING,
             events: 0,
             ahead,
@@ -626,7 +622,7 @@ impl ChunkOut {
     #[inline]
     pub(crate) fn file(&mut self, when: u32, device: u32) {
         let last = self.buckets.len().saturating_sub(1);
-        let k = (self.ticks.of(when) as usize)
+        let k = (self.ahead.ticks.of(when) as usize)
             .min(last)
             .max(self.first as usize);
         if let Some(bucket) = self.buckets.get_mut(k) {
@@ -686,18 +682,18 @@ impl ChunkOut {
         t[3] += sign * i64::from(done != 0);
     }
 
-    /// The tallies of `slab`, of ring `ring`, that a report or offer of a device with per-field
-    /// values `values` adds to: the ring's, and those of its values while a gate may still read them
-    /// (`World::gated`).
+    /// The tallies of `slab`, of ring `ring`, that a report or offer of a device adds to: the ring's,
+    /// and while a gate may still read them (`World::gated`) those of the device's per-field values
+    /// (`values`, read only then).
     #[inline]
     fn tallies<'a>(
         &'a mut self,
         slab: usize,
         ring: u8,
-        values: &'a [u16],
+        values: impl FnOnce() -> &'a [u16],
     ) -> (&'a mut [ChunkTally], &'a [u16]) {
         if ring == self.gated {
-            (self.sums.tallies_mut(slab), values)
+            (self.sums.tallies_mut(slab), values())
         } else {
             (self.sums.ring_tally_mut(slab), &[])
         }
@@ -708,7 +704,7 @@ impl ChunkOut {
         let (ring, values) = setup.tag(device);
         if let Ok(ring) = u8::try_from(ring) {
             let slab = self.sums.slab(tick.max(self.reports_from), ring);
-            let (tallies, places) = self.tallies(slab, ring, values);
+            let (tallies, places) = self.tallies(slab, ring, || values);
             each_tally(tallies, places, |t| t.offered += 1);
         }
     }
@@ -726,12 +722,7 @@ impl ChunkOut {
         let due = self.sums.slab(d.tick.max(self.reports_from), d.ring);
         self.sums.counts[due] += sign;
         let sign = sign as i32;
-        let values = if d.ring == self.gated {
-            setup.tag(device).1
-        } else {
-            &[]
-        };
-        let (tallies, places) = self.tallies(due, d.ring, values);
+        let (tallies, places) = self.tallies(due, d.ring, || setup.tag(device).1);
         each_tally(tallies, places, |t| t.report(&d, sign));
     }
 }
@@ -750,10 +741,11 @@ pub(crate) struct Sums {
     stride: usize,
     /// `stride` tallies per slab.
     tallies: Vec<ChunkTally>,
-    /// Per slab: how many reports (taken-back ones count -1), the truth changes, and whether its
-    /// tallies per value were handed out (`tallies_mut`; else only its ring's, `ring_tally_mut`).
+    /// Per slab: how many reports (taken-back ones count -1), and the truth changes.
     counts: Vec<i64>,
     truth: Vec<Truth>,
+    /// Per slab: whether its tallies per value were handed out (`tallies_mut`; else only its ring's,
+    /// `ring_tally_mut`).
     per_value: Vec<bool>,
     /// Slabs read and emptied, to reuse.
     free: Vec<u32>,
@@ -886,8 +878,8 @@ type Requests = Vec<(u32, u32)>;
 
 /// Devices waiting for their first offer, in order of check-in time (then id). A region's requests come
 /// after every queued one (their check-ins are later); they stay in the lists its outputs sorted, and
-/// are merged only as the planner takes them. When a ring starts, most of its devices ask within an
-/// hour: merging and copying those lists at once was a serial pass over them.
+/// are merged only as the planner takes them (when a ring starts, most of its devices ask within an
+/// hour: the planner does not merge or copy those lists as they come).
 #[derive(Default)]
 struct Queue {
     /// Per region, its outputs' lists (none empty) and how much of each was taken.
@@ -931,17 +923,19 @@ impl Queue {
         *at += 1;
         self.left = self.left.saturating_sub(1);
         if self.left == 0 {
-            self.recycle();
+            self.pop_region();
         }
         Some(request)
     }
 
-    /// Drops the first region's lists, keeping them to reuse.
-    fn recycle(&mut self) {
+    /// Drops the first region's lists, keeping up to `SPARE_LISTS` of them to reuse.
+    fn pop_region(&mut self) {
         if let Some(lists) = self.regions.pop_front() {
             for (mut list, _) in lists {
-                list.clear();
-                self.spare.push(list);
+                if self.spare.len() < SPARE_LISTS {
+                    list.clear();
+                    self.spare.push(list);
+                }
             }
         }
         self.left = self.regions.front().map_or(0, |lists| {
@@ -955,7 +949,7 @@ impl Queue {
 
     fn clear(&mut self) {
         while !self.regions.is_empty() {
-            self.recycle();
+            self.pop_region();
         }
     }
 }
@@ -1090,12 +1084,7 @@ fn merge<T: Copy + Ord>(a: &[T], b: &[T], out: &mut Vec<T>, mark: impl Fn(T) -> 
 impl World<'_, '_> {
     /// Files device `d` for its event at `when`, filed in tick `tick` (see `bucket_of`).
     fn file(&mut self, when: u32, d: u32, tick: u32) {
-        self.file_from(when, d, tick + 1);
-    }
-
-    /// Files device `d` in the bucket of its event at `when`, and in none before `first`.
-    fn file_from(&mut self, when: u32, d: u32, first: u32) {
-        let k = self.bucket_from(when, first);
+        let k = self.bucket_of(when, tick);
         self.buckets[k].push(d);
     }
 
@@ -1226,7 +1215,9 @@ impl World<'_, '_> {
                 }
             };
             if ids.len() <= serial {
-                let mine = rayon::current_thread_index().unwrap_or(0);
+                let mine = rayon::current_thread_index()
+                    .unwrap_or(0)
+                    .min(outs.len().saturating_sub(1));
                 if let (Some(ctx), Some(out)) = (ctxs.get_mut(mine), outs.get_mut(mine)) {
                     process(ctx, ids, &mut self.devs, 0, out);
                     out.requests.sort_unstable();
@@ -1338,6 +1329,7 @@ impl World<'_, '_> {
         // What the replays take back counts in this tick.
         let mut undo = std::mem::replace(&mut self.undo, ChunkOut::dry());
         (undo.reports_from, undo.truth_from) = (tick, tick);
+        undo.gated = self.gated;
         for a in latest.into_values().filter(|a| a.reach >= cut) {
             let mut now = a.before;
             let mut upto = ChunkOut::dry();
@@ -1474,6 +1466,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             // The first ring starts at tick 0 and files its devices from tick 0 on.
             out.first = if t == 0 { 0 } else { tick + 1 };
         }
+        w.warm.release();
         par_chunks(
             ids,
             setup.min_chunk,
@@ -1482,6 +1475,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
             &schedule,
             &mut outs,
         );
+        w.warm.keep();
         for out in &mut outs {
             out.reset();
         }
@@ -1558,7 +1552,7 @@ pub fn run_trial(setup: &Setup<'_>, scenario: &Scenario, trial: u64) -> TrialRes
                 })
                 .sum();
             while let Some(&(o, n)) = offer_times.front()
-                && o + rate_per <= t1
+                && o.saturating_add(rate_per) <= t1
             {
                 offer_times.pop_front();
                 in_window -= n;
@@ -1822,10 +1816,11 @@ fn add_counts(a: Counts, b: Counts) -> Counts {
 /// Processes sorted device ids in parallel: each of the pool's threads claims chunks of what is left
 /// (each chunk owning a disjoint slice of `devs`) until nothing is, with its own scratch and output
 /// (`scratch` and `outs`, one each per thread, by the pool's thread index). Thread `i` always works with
-/// the `i`th, which it made itself: what one thread writes at every event is then neither in the other
-/// thread's cache nor next to what the other writes (two small buffers made one after the other by one
-/// thread lie side by side, and sharing a cache line between two threads that both write it costs more
-/// than the work). A claim takes a share of what is left, at least `min_chunk` ids: large chunks first, small
+/// the `i`th, whose buffers it made itself (`World::outputs`, `World::run`), and both are aligned to
+/// 128 bytes: what one thread writes at every event is then not on a cache line the other thread writes
+/// too (two small buffers made one after the other by one thread lie side by side, and a line that two
+/// threads both write costs more than the work). The callers release the pool's spinning threads first
+/// (`Warm::release`): a spinning thread takes its job only once it stops. A claim takes a share of what is left, at least `min_chunk` ids: large chunks first, small
 /// ones at the end, so that the threads finish together. Which thread ran which device shows in
 /// nothing: what the outputs hold is summed, or sorted, before it is used.
 fn par_chunks<C: Send>(
@@ -1893,6 +1888,13 @@ fn par_chunks<C: Send>(
 #[derive(Default)]
 struct Warm {
     region: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for Warm {
+    /// The trial is over: threads still spinning stop now, not after `SPIN`.
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl Warm {

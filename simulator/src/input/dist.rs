@@ -89,8 +89,8 @@ impl FieldDist {
         }
     }
 
-    /// One draw, before clamping and encoding. Both samplers below match on its result right after
-    /// it is made: once inlined, each draw dispatches on the distribution once.
+    /// One draw, before clamping and encoding. `sample_f64` and `sample` match on its result right
+    /// after it is made: once inlined, each draw dispatches on the distribution once.
     #[inline(always)]
     fn raw(&self, rng: &mut impl Rng) -> Raw {
         match &self.dist {
