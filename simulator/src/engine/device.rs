@@ -799,32 +799,35 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     fn install(&mut self, dev: &mut Dev, t: u32, plane: u8) {
         let dt = 20 + (self.size_kb(plane) / 500.0) as u32;
         let f = self.failure(dev);
-        if self.rng.chance(f.power_loss) {
-            let when = t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1);
-            dev.set_outcome(when, Outcome::PowerLoss, plane);
-        } else {
-            let outcome = if self.rng.chance(f.install) {
-                Outcome::InstallFailed
-            } else {
-                Outcome::Installed
-            };
-            dev.set_outcome(t.saturating_add(dt), outcome, plane);
-        }
+        let ends = [Outcome::Installed, Outcome::InstallFailed];
+        self.at_power_risk(dev, t, plane, dt, (f.power_loss, f.install), ends);
     }
 
     #[inline(never)]
     fn boot(&mut self, dev: &mut Dev, t: u32, plane: u8) {
         let f = self.failure(dev);
-        if self.rng.chance(f.power_loss) {
-            let when = t.saturating_add((self.rng.unit() * 45.0) as u32 + 1);
+        let ends = [Outcome::Booted, Outcome::BootFailed];
+        self.at_power_risk(dev, t, plane, 45, (f.power_loss, f.boot), ends);
+    }
+
+    /// An install or a boot of `plane` from `t`, taking `dt` seconds: the power goes during it with
+    /// probability `power_loss` (at a uniform time), else it ends at `t + dt`, failing with probability
+    /// `fail`. `[done, failed]` are its outcomes.
+    fn at_power_risk(
+        &mut self,
+        dev: &mut Dev,
+        t: u32,
+        plane: u8,
+        dt: u32,
+        (power_loss, fail): (f64, f64),
+        [done, failed]: [Outcome; 2],
+    ) {
+        if self.rng.chance(power_loss) {
+            let when = t.saturating_add((self.rng.unit() * f64::from(dt)) as u32 + 1);
             dev.set_outcome(when, Outcome::PowerLoss, plane);
         } else {
-            let outcome = if self.rng.chance(f.boot) {
-                Outcome::BootFailed
-            } else {
-                Outcome::Booted
-            };
-            dev.set_outcome(t.saturating_add(45), outcome, plane);
+            let outcome = if self.rng.chance(fail) { failed } else { done };
+            dev.set_outcome(t.saturating_add(dt), outcome, plane);
         }
     }
 

@@ -621,10 +621,8 @@ impl ChunkOut {
     /// one past the horizon), and in none before the region's `first`.
     #[inline]
     pub(crate) fn file(&mut self, when: u32, device: u32) {
-        let last = self.buckets.len().saturating_sub(1);
-        let k = (self.ahead.ticks.of(when) as usize)
-            .min(last)
-            .max(self.first as usize);
+        let last = u32::try_from(self.buckets.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let k = self.ahead.ticks.bucket(when, last, self.first);
         if let Some(bucket) = self.buckets.get_mut(k) {
             if bucket.capacity() == 0
                 && let Some(list) = self.spare.pop()
@@ -928,14 +926,11 @@ impl Queue {
         Some(request)
     }
 
-    /// Drops the first region's lists, keeping up to `SPARE_LISTS` of them to reuse.
+    /// Drops the first region's lists, keeping some to reuse (`keep_list`).
     fn pop_region(&mut self) {
         if let Some(lists) = self.regions.pop_front() {
-            for (mut list, _) in lists {
-                if self.spare.len() < SPARE_LISTS {
-                    list.clear();
-                    self.spare.push(list);
-                }
+            for (list, _) in lists {
+                keep_list(&mut self.spare, list);
             }
         }
         self.left = self.regions.front().map_or(0, |lists| {
@@ -1029,6 +1024,13 @@ impl Ticks {
             ((u128::from(self.inverse) * u128::from(t)) >> 64) as u32
         }
     }
+
+    /// The bucket an event at `when` is filed in, of buckets `0..=last`: its tick (the last for one
+    /// past the horizon), and none before `first`.
+    #[inline]
+    pub(crate) fn bucket(&self, when: u32, last: u32, first: u32) -> usize {
+        self.of(when).min(last).max(first) as usize
+    }
 }
 
 /// No ring (`World::gated`).
@@ -1045,7 +1047,7 @@ fn id_of(entry: u32) -> u32 {
 
 /// Keeps `list`, emptied, in `spare` (up to `SPARE_LISTS` lists, none longer than `SPARE_LEN`: the
 /// few long ones of a ring's start are not kept).
-fn keep_list(spare: &mut Vec<Vec<u32>>, mut list: Vec<u32>) {
+fn keep_list<T>(spare: &mut Vec<Vec<T>>, mut list: Vec<T>) {
     if (1..=SPARE_LEN).contains(&list.capacity()) && spare.len() < SPARE_LISTS {
         list.clear();
         spare.push(list);
@@ -1139,10 +1141,9 @@ impl World<'_, '_> {
         self.bucket_from(when, tick + 1)
     }
 
-    /// The bucket of an event at `when`: the event's tick (the last for one past the horizon), and
-    /// none before `first`.
+    /// The bucket of an event at `when`, in none before `first` (`Ticks::bucket`).
     fn bucket_from(&self, when: u32, first: u32) -> usize {
-        self.ticks.of(when).min(self.n_ticks).max(first) as usize
+        self.ticks.bucket(when, self.n_ticks, first)
     }
 
     /// Runs the devices of `ids` (sorted by device, distinct) in tick `tick`: their events of the
