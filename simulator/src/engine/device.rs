@@ -9,7 +9,9 @@ use fleetgate_agents::{Action, Actions, Desired, Event, Order, Phase, State, ste
 use fleetgate_runtime::Record;
 
 use super::net::Partitions;
-use super::{Ahead, BRICK_SILENCE, ChunkOut, Delta, Setup, Ticks, contexts, profile_index};
+use super::{
+    Ahead, BRICK_SILENCE, ChunkOut, Delta, Setup, StaticField, Ticks, contexts, profile_index,
+};
 use crate::input::release::Scenario;
 use crate::rng::{Purpose, Stream};
 
@@ -589,7 +591,7 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
     fn build_fixed(
         &mut self,
         fixed: Fixed,
-        statics: &[usize],
+        statics: &[StaticField],
         dynamic_fixed: &[(usize, Option<u64>)],
     ) {
         let Fixed {
@@ -601,13 +603,14 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
         let setup = self.setup;
         let pop = setup.pop;
         let row = pop.row(id as usize);
-        self.missing.iter_mut().for_each(|w| *w = 0);
-        for &f in statics {
-            if let crate::population::FieldStore::Static { column, missing } = pop.fields[f] {
-                self.slots[f] = column.bits(row);
-                if missing.is_some_and(|m| m.bits(row) & 1 == 1) {
-                    self.missing[f / 64] |= 1 << (f % 64);
-                }
+        match &mut self.missing[..] {
+            [w] => *w = 0,
+            words => words.fill(0),
+        }
+        for s in statics {
+            self.slots[s.slot] = s.column.bits(row);
+            if s.missing.is_some_and(|m| m.bits(row) & 1 == 1) {
+                self.missing[s.slot / 64] |= 1 << (s.slot % 64);
             }
         }
         for &(f, bits) in dynamic_fixed {
@@ -616,16 +619,15 @@ impl<'s, 'p> DeviceCtx<'s, 'p> {
                 None => self.missing[f / 64] |= 1 << (f % 64),
             }
         }
-        for p in 0..setup.schema.planes.len() {
+        for (p, plane) in setup.plane_slots.iter().enumerate() {
             let new = on_new >> p & 1 == 1;
-            self.slots[setup.schema.plane_slot(p)] = match setup.desired.target(p as u8) {
+            self.slots[plane.slot] = match plane.target {
                 Some(v) if new => v,
                 _ => pop.version_in(p, row),
             };
-            let rs = setup.schema.release_slot(p);
-            match setup.desired.target(p as u8) {
-                Some(v) if offered => self.slots[rs] = v,
-                _ => self.missing[rs / 64] |= 1 << (rs % 64),
+            match plane.target {
+                Some(v) if offered => self.slots[plane.release] = v,
+                _ => self.missing[plane.release / 64] |= 1 << (plane.release % 64),
             }
         }
         copy_words(&mut self.fixed_missing, &self.missing);

@@ -40,7 +40,7 @@ use fleetgate_runtime::{ClauseBits, Record, interp};
 
 use crate::input::fleet::{Fleet, Profile as ClassProfile};
 use crate::input::release::{Release, Scenario};
-use crate::population::{FieldStore, Population};
+use crate::population::{Column, FieldStore, Population};
 use crate::result::{Counts, Outcome, RingTimeline, TrialResult};
 use crate::schema::Schema;
 
@@ -71,6 +71,24 @@ const BRICK_SILENCE: u32 = 24 * 3600;
 /// A trial ends once nothing has progressed for this long (after the last ring started or an abort).
 const SETTLE: u32 = 24 * 3600;
 
+/// A static field an evaluation reads: its slot in a record, and where the population keeps its
+/// value (and whether it is missing).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StaticField {
+    pub slot: usize,
+    pub column: Column,
+    pub missing: Option<Column>,
+}
+
+/// A plane's slots in a record (the version a device runs, the release's target) and the release's
+/// target for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlaneSlots {
+    pub slot: usize,
+    pub release: usize,
+    pub target: Option<u64>,
+}
+
 /// The evaluator every simulated device uses.
 pub type Evaluator<'p> = fleetgate_agents::eval::Native<'p>;
 
@@ -93,8 +111,10 @@ pub struct Setup<'a> {
     /// Per class, the dynamic fields a check-in (rails, constraints) and a health check read.
     pub(crate) dynamic: Vec<[Dynamic; 2]>,
     /// Static fields those evaluations read (only these are copied into the record).
-    pub(crate) checkin_static: Vec<usize>,
-    pub(crate) health_static: Vec<usize>,
+    pub(crate) checkin_static: Vec<StaticField>,
+    pub(crate) health_static: Vec<StaticField>,
+    /// Per plane: its slots in a record and the release's target, for a record's fixed part.
+    pub(crate) plane_slots: Vec<PlaneSlots>,
     /// Whether a check-in's and a health check's evaluations read the local time (`now.*`).
     pub(crate) reads_now: [bool; 2],
     pub(crate) region_offset: Vec<i32>,
@@ -182,6 +202,27 @@ impl<'a> Setup<'a> {
             .map(|reads| now_slots.iter().any(|s| reads.binary_search(s).is_ok()));
         let (checkin_fields, checkin_static) = split(checkin_reads);
         let (health_fields, health_static) = split(health_reads);
+        let statics = |slots: Vec<usize>| -> Vec<StaticField> {
+            slots
+                .into_iter()
+                .filter_map(|slot| match pop.fields[slot] {
+                    FieldStore::Static { column, missing } => Some(StaticField {
+                        slot,
+                        column,
+                        missing,
+                    }),
+                    FieldStore::Dynamic => None,
+                })
+                .collect()
+        };
+        let (checkin_static, health_static) = (statics(checkin_static), statics(health_static));
+        let plane_slots = (0..schema.planes.len())
+            .map(|p| PlaneSlots {
+                slot: schema.plane_slot(p),
+                release: schema.release_slot(p),
+                target: desired.target(p as u8),
+            })
+            .collect();
         let dynamic = fleet
             .classes
             .iter()
@@ -261,6 +302,7 @@ impl<'a> Setup<'a> {
             dynamic,
             checkin_static,
             health_static,
+            plane_slots,
             reads_now,
             region_offset,
             per_fields,

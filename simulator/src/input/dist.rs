@@ -18,9 +18,10 @@
 use std::ops::Range;
 
 use rand::{Rng, RngExt};
-use rand_distr::{Bernoulli, Beta, Distribution, Exp, Gamma, LogNormal, Normal, Poisson, Uniform};
+use rand_distr::{Bernoulli, Beta, Distribution, Exp, LogNormal, Normal, Poisson, Uniform};
 use toml::Spanned;
 
+use super::normal::{self, FastGamma};
 use super::{FileKind, InputError, parse_duration, parse_version};
 use crate::schema::FieldType;
 
@@ -35,10 +36,11 @@ pub enum Dist {
     /// `rand_distr`'s Gamma (Marsaglia and Tsang) takes a logarithm in about 2% of its draws, where
     /// its Beta (Cheng's BB) takes an exponential and logarithms (portable, slow `libm` ones) in every
     /// draw. A battery level drawn at every check-in made those a twelfth of a trial's time.
-    BetaRatio(Gamma<f64>, Gamma<f64>),
-    Gamma(Gamma<f64>),
+    BetaRatio(FastGamma, FastGamma),
+    Gamma(FastGamma),
     Exp(Exp<f64>),
-    Poisson(Poisson<f64>),
+    /// The distribution and its mean.
+    Poisson(Poisson<f64>, f64),
     Uniform(Uniform<f64>),
     Bernoulli(Bernoulli),
     /// Values (slot bits) and their cumulative weights, the last being the total.
@@ -97,8 +99,8 @@ impl FieldDist {
             Dist::Const(bits) => Raw::Bits(*bits),
             Dist::Choice(values, cumulative) => Raw::Choice(choose(values, cumulative, rng)),
             Dist::Bernoulli(d) => Raw::Bool(d.sample(rng)),
-            Dist::Normal(d) => Raw::Number(d.sample(rng)),
-            Dist::LogNormal(d) => Raw::Number(d.sample(rng)),
+            Dist::Normal(d) => Raw::Number(d.from_zscore(normal::standard(rng))),
+            Dist::LogNormal(d) => Raw::Number(d.from_zscore(normal::standard(rng))),
             Dist::Beta(d) => Raw::Number(d.sample(rng)),
             Dist::BetaRatio(x, y) => {
                 let x = x.sample(rng);
@@ -106,7 +108,7 @@ impl FieldDist {
             }
             Dist::Gamma(d) => Raw::Number(d.sample(rng)),
             Dist::Exp(d) => Raw::Number(d.sample(rng)),
-            Dist::Poisson(d) => Raw::Number(d.sample(rng)),
+            Dist::Poisson(d, _) => Raw::Number(d.sample(rng)),
             Dist::Uniform(d) => Raw::Number(d.sample(rng)),
         }
     }
@@ -171,10 +173,14 @@ impl FieldDist {
 pub enum Sampler {
     /// A normal float, never missing nor clamped.
     NormalFloat(Normal<f64>),
-    /// A Poisson integer, never missing nor clamped.
+    /// A Poisson integer of a mean below 12, never missing nor clamped: `rand_distr`'s method for
+    /// such means (Knuth's: multiply uniforms until the product is at most `exp(-mean)`, given here),
+    /// counting in an integer rather than in a float to be rounded.
+    PoissonKnuth(f64),
+    /// A Poisson integer of a larger mean, never missing nor clamped.
     PoissonInt(Poisson<f64>),
     /// A beta percentage (drawn from two gammas), never missing nor clamped.
-    BetaRatioPercent(Gamma<f64>, Gamma<f64>),
+    BetaRatioPercent(FastGamma, FastGamma),
     /// A weighted choice, never missing.
     Choice(Vec<u64>, Vec<f64>),
     /// A boolean, never missing.
@@ -189,7 +195,11 @@ impl FieldDist {
         let plain = self.missing <= 0.0 && self.min.is_none() && self.max.is_none();
         match (&self.dist, self.encode) {
             (Dist::Normal(d), Encode::Float) if plain => Sampler::NormalFloat(*d),
-            (Dist::Poisson(d), Encode::Int) if plain => Sampler::PoissonInt(*d),
+            // `Poisson::new`'s choice of method, and its `exp(-mean)` (`num_traits::Float::exp`).
+            (Dist::Poisson(_, mean), Encode::Int) if plain && *mean < 12.0 => {
+                Sampler::PoissonKnuth(rand_distr::num_traits::Float::exp(-*mean))
+            }
+            (Dist::Poisson(d, _), Encode::Int) if plain => Sampler::PoissonInt(*d),
             (Dist::BetaRatio(x, y), Encode::Percent) if plain => Sampler::BetaRatioPercent(*x, *y),
             (Dist::Choice(values, cumulative), _) if self.missing <= 0.0 => {
                 Sampler::Choice(values.clone(), cumulative.clone())
@@ -205,7 +215,16 @@ impl Sampler {
     #[inline(always)]
     pub fn sample(&self, rng: &mut impl Rng) -> Option<u64> {
         Some(match self {
-            Sampler::NormalFloat(d) => d.sample(rng).to_bits(),
+            Sampler::NormalFloat(d) => d.from_zscore(normal::standard(rng)).to_bits(),
+            Sampler::PoissonKnuth(exp_mean) => {
+                let mut k = 0;
+                let mut p = rng.random::<f64>();
+                while p > *exp_mean {
+                    p *= rng.random::<f64>();
+                    k += 1;
+                }
+                k
+            }
             Sampler::PoissonInt(d) => round_to_i64(d.sample(rng)) as u64,
             Sampler::BetaRatioPercent(x, y) => {
                 let x = x.sample(rng);
@@ -581,7 +600,7 @@ impl Parser {
             "beta" => {
                 let (a, b) = two(key)?;
                 let beta = Beta::new(a, b).map_err(|_| invalid("both shapes must be positive"))?;
-                match (Gamma::new(a, 1.0), Gamma::new(b, 1.0)) {
+                match (FastGamma::new(a, 1.0), FastGamma::new(b, 1.0)) {
                     (Ok(x), Ok(y)) if a >= 1.0 && b >= 1.0 && a.is_finite() && b.is_finite() => {
                         Dist::BetaRatio(x, y)
                     }
@@ -591,15 +610,18 @@ impl Parser {
             "gamma" => {
                 let (k, t) = two(key)?;
                 Dist::Gamma(
-                    Gamma::new(k, t).map_err(|_| invalid("shape and scale must be positive"))?,
+                    FastGamma::new(k, t)
+                        .map_err(|_| invalid("shape and scale must be positive"))?,
                 )
             }
             "exponential" => {
                 Dist::Exp(Exp::new(one(key)?).map_err(|_| invalid("the rate must be positive"))?)
             }
-            "poisson" => Dist::Poisson(
-                Poisson::new(one(key)?).map_err(|_| invalid("the mean must be positive"))?,
-            ),
+            "poisson" => {
+                let mean = one(key)?;
+                let d = Poisson::new(mean).map_err(|_| invalid("the mean must be positive"))?;
+                Dist::Poisson(d, mean)
+            }
             "uniform" => {
                 let (a, b) = two(key)?;
                 if a.is_nan() || b.is_nan() || a >= b {
@@ -748,6 +770,7 @@ mod tests {
                 true,
             ),
             (FieldType::Int, "{ poisson = 0.05, dynamic = true }", true),
+            (FieldType::Int, "{ poisson = 11.5 }", true),
             (FieldType::Int, "{ poisson = 30.0 }", true),
             (FieldType::Percent, "{ beta = [6.0, 2.0] }", true),
             (

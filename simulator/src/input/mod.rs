@@ -8,7 +8,9 @@
 pub mod dist;
 pub mod expect;
 pub mod fleet;
+pub mod normal;
 pub mod release;
+mod ziggurat_tables;
 
 #[cfg(test)]
 mod tests;
