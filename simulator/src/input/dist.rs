@@ -771,6 +771,7 @@ mod tests {
             ),
             (FieldType::Int, "{ poisson = 0.05, dynamic = true }", true),
             (FieldType::Int, "{ poisson = 11.5 }", true),
+            (FieldType::Int, "{ poisson = 12.0 }", true),
             (FieldType::Int, "{ poisson = 30.0 }", true),
             (FieldType::Percent, "{ beta = [6.0, 2.0] }", true),
             (
