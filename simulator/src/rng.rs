@@ -47,6 +47,13 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Uniform in [0, 1) with 53 bits from any generator: `rand`'s `StandardUniform` for `f64`, which
+/// `rand_distr`'s samplers draw (`input::normal` draws as they do, from any generator).
+#[inline(always)]
+pub fn unit<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// The starting state of a stream.
 #[inline]
 pub fn base(seed: u64, trial: u64, device: u64, purpose: Purpose) -> u64 {
@@ -106,10 +113,10 @@ impl Stream {
         mix(self.0)
     }
 
-    /// Uniform in [0, 1) with 53 bits.
+    /// Uniform in [0, 1) with 53 bits (`unit`).
     #[inline]
     pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        unit(self)
     }
 
     /// True with probability `p`.

@@ -189,11 +189,20 @@ impl<'a> Setup<'a> {
                 desired = desired.with(p as u8, t.version);
             }
         }
-        let split = |slots: Vec<usize>| -> (Vec<usize>, Vec<usize>) {
-            slots
-                .into_iter()
-                .filter(|&s| s < schema.fields.len())
-                .partition(|&s| matches!(pop.fields[s], FieldStore::Dynamic))
+        // The fields an evaluation reads: dynamic ones (drawn), and static ones with their columns.
+        let split = |slots: Vec<usize>| -> (Vec<usize>, Vec<StaticField>) {
+            let (mut dynamic, mut statics) = (Vec::new(), Vec::new());
+            for slot in slots.into_iter().filter(|&s| s < schema.fields.len()) {
+                match pop.fields[slot] {
+                    FieldStore::Dynamic => dynamic.push(slot),
+                    FieldStore::Static { column, missing } => statics.push(StaticField {
+                        slot,
+                        column,
+                        missing,
+                    }),
+                }
+            }
+            (dynamic, statics)
         };
         let checkin_reads = read_slots(policy, &[FunctionKind::Rails, FunctionKind::Constraints]);
         let health_reads = read_slots(policy, &[FunctionKind::Health]);
@@ -202,20 +211,6 @@ impl<'a> Setup<'a> {
             .map(|reads| now_slots.iter().any(|s| reads.binary_search(s).is_ok()));
         let (checkin_fields, checkin_static) = split(checkin_reads);
         let (health_fields, health_static) = split(health_reads);
-        let statics = |slots: Vec<usize>| -> Vec<StaticField> {
-            slots
-                .into_iter()
-                .filter_map(|slot| match pop.fields[slot] {
-                    FieldStore::Static { column, missing } => Some(StaticField {
-                        slot,
-                        column,
-                        missing,
-                    }),
-                    FieldStore::Dynamic => None,
-                })
-                .collect()
-        };
-        let (checkin_static, health_static) = (statics(checkin_static), statics(health_static));
         let plane_slots = (0..schema.planes.len())
             .map(|p| PlaneSlots {
                 slot: schema.plane_slot(p),
@@ -1863,8 +1858,9 @@ fn add_counts(a: Counts, b: Counts) -> Counts {
 /// 128 bytes: what one thread writes at every event is then not on a cache line the other thread writes
 /// too (two small buffers made one after the other by one thread lie side by side, and a line that two
 /// threads both write costs more than the work). The callers release the pool's spinning threads first
-/// (`Warm::release`): a spinning thread takes its job only once it stops. A claim takes a share of what is left, at least `min_chunk` ids: large chunks first, small
-/// ones at the end, so that the threads finish together. Which thread ran which device shows in
+/// (`Warm::release`): a spinning thread takes its job only once it stops. A claim takes a share of what
+/// is left, at least `min_chunk` ids: large chunks first, small ones at the end, so that the threads
+/// finish together. Which thread ran which device shows in
 /// nothing: what the outputs hold is summed, or sorted, before it is used.
 fn par_chunks<C: Send>(
     ids: &[u32],

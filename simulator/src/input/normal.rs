@@ -20,6 +20,7 @@ use rand_distr::num_traits::Float;
 use rand_distr::{Distribution, Gamma, GammaError};
 
 use super::ziggurat_tables::{ZIG_NORM_F, ZIG_NORM_R, ZIG_NORM_X};
+use crate::rng::unit;
 
 /// A standard normal: `rand_distr::StandardNormal`'s draw.
 #[inline(always)]
@@ -77,12 +78,6 @@ fn tail<R: Rng + ?Sized>(rng: &mut R, u: f64) -> f64 {
     } else {
         ZIG_NORM_R - x
     }
-}
-
-/// `rand`'s `StandardUniform` for `f64`: [0, 1), 53 bits.
-#[inline(always)]
-fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// `rand`'s `Open01` for `f64`: (0, 1), 52 bits.
